@@ -1,0 +1,136 @@
+"""The vocabulary of the static reader: facts with provenance, concept mentions, results.
+
+Everything here is plain data (no pygls, no torch) so that the CLI, the language server and the
+tests all speak the same types. Lines are 1-based, columns 0-based (Python's ``ast`` convention);
+the LSP layer converts to 0-based lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The facts every analysis reports (more may be present).
+FACT_NAMES: tuple[str, ...] = (
+    "batch_size",
+    "epochs",
+    "dataset_size",
+    "drop_last",
+    "grad_accum_steps",
+    "world_size",
+    "max_steps",
+    "precision",
+    "optimizer",
+    "learning_rate",
+    "lr_scheduler",
+    "loss",
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of the source: 1-based lines, 0-based columns, end exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def contains(self, line: int, col: int) -> bool:
+        if (line, col) < (self.line, self.col):
+            return False
+        return (line, col) <= (self.end_line, self.end_col)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing the reader knows (or knows it does not know) about the script.
+
+    ``value`` is None when unknown, and then ``reason`` says why. ``source`` says how the value
+    was found, in words a user understands ("argparse default of --batch-size", "pragma",
+    "torchvision MNIST, train split: 60,000 images"). ``span`` is where the value comes from.
+    """
+
+    name: str
+    value: Any
+    source: str
+    span: Span | None = None
+    reason: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    @classmethod
+    def unknown(cls, name: str, reason: str, span: Span | None = None) -> Fact:
+        return cls(name=name, value=None, source="unknown", span=span, reason=reason)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "line": self.span.line if self.span else None,
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A place in the source where a training concept appears, for hovers and inlay hints.
+
+    ``kind`` is one of: ``batch_size`` (the value the DataLoader uses, at the argument),
+    ``epochs``, ``epoch_loop`` / ``step_loop`` (the loop header that drives training),
+    ``dataset``, ``dataloader``, ``optimizer``, ``learning_rate``, ``weight_decay``, ``loss``,
+    ``lr_scheduler``, ``dropout``, ``activation``, ``grad_accum``, ``precision``.
+    ``detail`` is the code that was recognised (``torch.optim.Adam``, ``nn.ReLU``...).
+    """
+
+    kind: str
+    span: Span
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Iterations:
+    """Iteration counts derived from the facts; any of them None with ``reason`` set."""
+
+    per_epoch: int | None
+    total: int | None
+    optimizer_steps: int | None
+    reason: str | None = None
+    #: The whole computation in words: "1,200 samples / batch 100 = 12 per epoch; ..."
+    explanation: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "per_epoch": self.per_epoch,
+            "total": self.total,
+            "optimizer_steps": self.optimizer_steps,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Analysis:
+    """Everything the static reader found in one script."""
+
+    file: str
+    facts: dict[str, Fact]
+    iterations: Iterations
+    mentions: list[Mention] = field(default_factory=list)
+    #: A syntax error (or other reason the text could not be fully read), if any.
+    error: str | None = None
+
+    def fact(self, name: str) -> Fact:
+        return self.facts.get(name) or Fact.unknown(name, "not analysed")
+
+    def mentions_at(self, line: int, col: int) -> list[Mention]:
+        return [m for m in self.mentions if m.span.contains(line, col)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "facts": {name: fact.to_json() for name, fact in self.facts.items()},
+            "iterations": self.iterations.to_json(),
+            "error": self.error,
+        }

@@ -1,0 +1,1 @@
+"""Numbers from facts (pure): iteration counts now; memory estimates later."""
