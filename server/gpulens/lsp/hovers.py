@@ -1,0 +1,152 @@
+"""Analysis + position → hover markdown: what the value is, where it came from, what it costs,
+and what the concept means (English or Simplified Chinese)."""
+
+from __future__ import annotations
+
+from gpulens.analysis.facts import Fact, Mention
+from gpulens.lsp.concepts import OPTIMIZER_STATE, concept, ui
+from gpulens.lsp.documents import View
+from gpulens.lsp.markdown import (
+    ITERATION_FACTS,
+    args_line,
+    code,
+    escape,
+    fact_rows,
+    fmt_count,
+    fmt_value,
+    provenance,
+    unknown_help,
+)
+from gpulens.lsp.positions import client_col_to_byte
+
+#: The fact a mention's hover reports, by mention kind.
+KIND_FACT: dict[str, str | None] = {
+    "batch_size": "batch_size",
+    "epochs": "epochs",
+    "epoch_loop": "epochs",
+    "step_loop": "max_steps",
+    "dataset": "dataset_size",
+    "dataloader": "batch_size",
+    "optimizer": "optimizer",
+    "learning_rate": "learning_rate",
+    "weight_decay": "weight_decay",
+    "loss": "loss",
+    "lr_scheduler": "lr_scheduler",
+    "grad_accum": "grad_accum_steps",
+    "precision": "precision",
+    "dropout": None,
+    "activation": None,
+}
+
+#: The concept text a mention's hover explains, by mention kind.
+KIND_CONCEPT: dict[str, str] = {"epoch_loop": "epochs"}
+
+#: Mentions whose hover also shows the iteration computation.
+ITERATION_KINDS = frozenset(
+    {"batch_size", "epochs", "epoch_loop", "step_loop", "dataset", "dataloader", "grad_accum"}
+)
+
+
+def mention_at(view: View, line0: int, col: int, encoding: str) -> Mention | None:
+    """The innermost mention under a client position (0-based line, client column)."""
+    if not 0 <= line0 < len(view.lines):
+        return None
+    line = view.unmap_line(line0 + 1)
+    if line is None:
+        return None
+    byte_col = client_col_to_byte(view.lines[line0], col, encoding)
+    found = view.analysis.mentions_at(line, byte_col)
+    if not found:
+        return None
+
+    def size(m: Mention) -> tuple[int, int]:
+        return (m.span.end_line - m.span.line, m.span.end_col - m.span.col)
+
+    return min(found, key=size)
+
+
+def _optimizer_name(mention: Mention, fact: Fact | None) -> str | None:
+    candidates = [mention.detail]
+    if fact is not None and fact.known:
+        value = fact.value
+        if isinstance(value, dict):
+            candidates.append(str(value.get("name") or value.get("class") or ""))
+        else:
+            candidates.append(str(value))
+    for text in candidates:
+        if not text:
+            continue
+        name = text.split("(", 1)[0].strip().rsplit(".", 1)[-1]
+        if name in OPTIMIZER_STATE:
+            return name
+    return None
+
+
+def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) -> list[str]:
+    it = view.analysis.iterations
+    lines: list[str] = []
+    if mention.kind in ITERATION_KINDS:
+        if it.per_epoch is not None or it.total is not None:
+            label_pe = ui("per_epoch_title", locale)
+            label_total = ui("total_title", locale)
+            summary = []
+            if it.per_epoch is not None:
+                summary.append(f"{label_pe}: **{fmt_count(it.per_epoch)}**")
+            if it.total is not None:
+                summary.append(f"{label_total}: **{fmt_count(it.total)}**")
+            if (
+                it.optimizer_steps is not None
+                and it.total is not None
+                and it.optimizer_steps != it.total
+            ):
+                summary.append(f"{ui('opt_steps', locale)}: **{fmt_count(it.optimizer_steps)}**")
+            lines.append(" · ".join(summary))
+        if it.explanation:
+            lines.append(escape(it.explanation))
+        elif it.reason:
+            lines.append(f"{ui('unknown_title', locale)}: {escape(it.reason)}")
+    if mention.kind == "optimizer":
+        name = _optimizer_name(mention, fact)
+        if name:
+            count, note_en, note_zh = OPTIMIZER_STATE[name]
+            note = note_zh if locale == "zh-cn" else note_en
+            lines.append(ui("optimizer_state", locale, count=count, note=note))
+    return lines
+
+
+def hover_markdown(view: View, mention: Mention, locale: str) -> str:
+    fact_name = KIND_FACT.get(mention.kind)
+    fact = view.analysis.facts.get(fact_name) if fact_name else None
+    info = concept(KIND_CONCEPT.get(mention.kind, mention.kind), locale)
+    title = info.title if info else mention.kind.replace("_", " ")
+    out: list[str] = []
+    if fact is not None and fact.known:
+        out.append(f"### {title}: {escape(fmt_value(fact.value))}")
+    else:
+        out.append(f"### {title}")
+    if mention.detail:
+        out.append(f"{ui('detail', locale)}: {code(mention.detail)}")
+    if fact is not None and fact_name is not None:
+        if fact.known:
+            source = provenance(fact, view, locale)
+            if source:
+                out.append(f"{ui('source', locale)}: {source}")
+        else:
+            out += ["", *unknown_help(fact_name, fact, locale)]
+    cost = _cost_lines(view, mention, fact, locale)
+    if cost:
+        out += ["", *cost]
+    if mention.kind in ("dataloader", "epoch_loop", "step_loop"):
+        rows = fact_rows(view, ITERATION_FACTS, locale)
+        if rows:
+            out += ["", *rows]
+        extra = args_line(view, locale)
+        if extra:
+            out += ["", extra]
+    if info:
+        out += ["", "---", "", f"**{ui('meaning', locale)}** · {info.body}"]
+    if view.stale_error:
+        out += ["", f"_{escape(ui('stale', locale, error=view.stale_error))}_"]
+    return "\n".join(out)
+
+

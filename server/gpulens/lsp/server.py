@@ -1,0 +1,361 @@
+"""The gpulens language server: LSP handlers that only translate.
+
+Documents and their analyses live in :class:`~gpulens.lsp.documents.DocumentManager`; inlay
+hints, hovers and diagnostics are rendered by :mod:`hints` and :mod:`hovers`; settings come from
+``workspace/configuration`` (or ``initializationOptions``) through :mod:`settings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from gpulens import __version__
+from gpulens.lsp import hints as hint_render
+from gpulens.lsp.documents import DocumentManager, Inputs, View
+from gpulens.lsp.hovers import hover_markdown, mention_at
+from gpulens.lsp.launch import launch_args
+from gpulens.lsp.positions import UTF8, UTF16, UTF32, byte_col_to_client
+from gpulens.lsp.settings import SECTION, Settings, effective_language, parse_settings
+
+log = logging.getLogger("gpulens.lsp")
+
+DIAGNOSTIC_SOURCE = "gpulens"
+
+
+def _analyze(source: str, **kwargs: Any) -> Any:
+    from gpulens.analysis import analyze
+
+    return analyze(source, **kwargs)
+
+
+class GpulensServer(LanguageServer):
+    """pygls server plus the state gpulens keeps per session."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "gpulens",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.settings = Settings()
+        self.client_locale: str | None = None
+        self._documents: DocumentManager | None = None
+        #: Set once the client's settings have been pulled after ``initialized``.
+        self._settings_ready: asyncio.Event | None = None
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def documents(self) -> DocumentManager:
+        if self._documents is None:
+            self._documents = DocumentManager(
+                analyzer=_analyze,
+                snapshot=self.snapshot,
+                inputs_for=self.inputs_for,
+                on_result=self.publish,
+            )
+        return self._documents
+
+    @property
+    def locale(self) -> str:
+        return effective_language(self.settings, self.client_locale)
+
+    @property
+    def encoding(self) -> str:
+        try:
+            enc = self.workspace.position_encoding
+        except RuntimeError:
+            return UTF16
+        value = str(getattr(enc, "value", enc) or UTF16).lower()
+        return value if value in (UTF8, UTF16, UTF32) else UTF16
+
+    def snapshot(self, uri: str) -> tuple[int, str] | None:
+        """Version and text of an open document (None when it is not open)."""
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None:
+            return None
+        return (doc.version or 0, doc.source)
+
+    def roots(self) -> list[str]:
+        roots: list[str] = []
+        for folder in self.workspace.folders.values():
+            path = to_fs_path(folder.uri)
+            if path:
+                roots.append(path)
+        if self.workspace.root_path:
+            roots.append(self.workspace.root_path)
+        return roots
+
+    def inputs_for(self, uri: str) -> Inputs:
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        settings = self.settings
+        args: tuple[str, ...] = settings.script_args
+        origin: tuple[str, ...] = ("setting",) if args else ()
+        if not args and path:
+            try:
+                found = launch_args(path, self.roots())
+            except (OSError, ValueError, RecursionError):
+                found = None
+            if found is not None and found.args:
+                args = found.args
+                origin = ("launch", _relative(found.launch_file, self.roots()), found.config_name)
+        return Inputs(
+            path=path,
+            script_args=args,
+            args_origin=origin,
+            overrides=settings.overrides,
+            world_size=settings.world_size,
+        )
+
+    async def view(self, uri: str) -> View | None:
+        """The current view of ``uri``, once the first settings are in (at most a second)."""
+        ready = self._settings_ready
+        if ready is not None and not ready.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(ready.wait(), timeout=1.0)
+        return await self.documents.view(uri)
+
+    # -- output (always on the event loop) ---------------------------------------------------
+
+    def publish(self, uri: str, view: View) -> None:
+        diagnostics: list[types.Diagnostic] = []
+        message = hint_render.describe_unknown(view, self.locale)
+        if message is not None:
+            diagnostics.append(self._unknown_diagnostic(view, message))
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=uri, version=view.current.version, diagnostics=diagnostics
+            )
+        )
+
+    def _unknown_diagnostic(self, view: View, message: str) -> types.Diagnostic:
+        from gpulens.lsp.concepts import ui
+        from gpulens.lsp.markdown import ITERATION_FACTS, pragma
+
+        facts = view.analysis.facts
+        missing = next(
+            (n for n in ITERATION_FACTS if n in facts and not facts[n].known), "dataset_size"
+        )
+        anchor = next(
+            (
+                m
+                for m in view.analysis.mentions
+                if m.kind in hint_render.PER_EPOCH_KINDS + hint_render.TOTAL_KINDS
+            ),
+            None,
+        )
+        line0, start, end = 0, 0, 0
+        if anchor is not None:
+            line = view.map_line(anchor.span.line)
+            if line is not None and line <= len(view.lines):
+                text = view.lines[line - 1]
+                line0 = line - 1
+                start = byte_col_to_client(text, anchor.span.col, self.encoding)
+                end_col = anchor.span.end_col if anchor.span.end_line == anchor.span.line else 10**9
+                end = byte_col_to_client(text, end_col, self.encoding)
+        text = ui("diag_unknown", self.locale, reason=message)
+        text += " " + ui("diag_fix", self.locale, pragma=pragma(missing))
+        return types.Diagnostic(
+            range=types.Range(
+                start=types.Position(line=line0, character=start),
+                end=types.Position(line=line0, character=end),
+            ),
+            message=text,
+            severity=types.DiagnosticSeverity.Information,
+            source=DIAGNOSTIC_SOURCE,
+            code="iterations-unknown",
+        )
+
+    def refresh_hints(self) -> None:
+        caps = self.client_capabilities.workspace
+        inlay = caps.inlay_hint if caps else None
+        if inlay is not None and inlay.refresh_support:
+            self.workspace_inlay_hint_refresh(None)
+
+    async def pull_settings(self) -> None:
+        """Ask the client for the ``gpulens`` section, when it supports that."""
+        caps = self.client_capabilities.workspace
+        if not (caps and caps.configuration):
+            return
+        try:
+            result = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)])
+            )
+        except Exception as exc:  # a client that fails this request keeps the old settings
+            log.warning("workspace/configuration failed: %r", exc)
+            return
+        raw = result[0] if result else None
+        if raw is None:
+            return
+        self.apply_settings(raw)
+
+    def apply_settings(self, raw: object) -> None:
+        settings = parse_settings(raw)
+        for problem in settings.problems:
+            self.window_log_message(
+                types.LogMessageParams(type=types.MessageType.Warning, message=problem)
+            )
+        self.settings = settings
+
+
+def _relative(path: str, roots: list[str]) -> str:
+    import os
+
+    for root in roots:
+        try:
+            rel = os.path.relpath(path, root)
+        except ValueError:
+            continue
+        if not rel.startswith(".."):
+            return rel
+    return path
+
+
+server = GpulensServer()
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: GpulensServer, params: types.InitializeParams) -> None:
+    ls.client_locale = params.locale
+    if params.initialization_options is not None:
+        ls.apply_settings(params.initialization_options)
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: GpulensServer, params: types.InitializedParams) -> None:
+    ls._settings_ready = asyncio.Event()
+    before = ls.settings
+    try:
+        await ls.pull_settings()
+    finally:
+        ls._settings_ready.set()
+    if ls.settings != before:
+        ls.documents.invalidate_all()
+        ls.refresh_hints()
+    caps = ls.client_capabilities.workspace
+    dyn = caps.did_change_configuration if caps else None
+    if dyn is not None and dyn.dynamic_registration:
+        try:
+            await ls.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="gpulens-configuration",
+                            method=types.WORKSPACE_DID_CHANGE_CONFIGURATION,
+                            register_options=types.DidChangeConfigurationRegistrationOptions(
+                                section=SECTION
+                            ),
+                        )
+                    ]
+                )
+            )
+        except Exception as exc:
+            log.warning("could not register for configuration changes: %r", exc)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(
+    ls: GpulensServer, params: types.DidChangeConfigurationParams
+) -> None:
+    before = ls.settings
+    caps = ls.client_capabilities.workspace
+    if caps and caps.configuration:
+        await ls.pull_settings()
+    elif isinstance(params.settings, dict):
+        ls.apply_settings(params.settings)
+    if ls.settings != before:
+        ls.documents.invalidate_all()
+        ls.refresh_hints()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: GpulensServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.documents.opened(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: GpulensServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.documents.changed(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: GpulensServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.documents.closed(params.text_document.uri)
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: GpulensServer, params: types.DidSaveTextDocumentParams) -> None:
+    # launch.json edited in the editor: script arguments may have changed for every file.
+    if params.text_document.uri.endswith("/.vscode/launch.json"):
+        ls.documents.invalidate_all()
+        ls.refresh_hints()
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_INLAY_HINT,
+    types.InlayHintOptions(resolve_provider=False),
+)
+async def inlay_hint(ls: GpulensServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    view = await ls.view(params.text_document.uri)
+    if view is None:
+        return []
+    all_hints = hint_render.compute_hints(view, ls.settings, ls.locale, ls.encoding)
+    return hint_render.to_lsp(all_hints, params.range.start.line, params.range.end.line)
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+async def hover(ls: GpulensServer, params: types.HoverParams) -> types.Hover | None:
+    view = await ls.view(params.text_document.uri)
+    if view is None:
+        return None
+    pos = params.position
+    mention = mention_at(view, pos.line, pos.character, ls.encoding)
+    if mention is None:
+        return None
+    value = hover_markdown(view, mention, ls.locale)
+    hover_range = None
+    line = view.map_line(mention.span.line)
+    end_line = view.map_line(mention.span.end_line)
+    if line is not None and end_line is not None and end_line <= len(view.lines):
+        enc = ls.encoding
+        hover_range = types.Range(
+            start=types.Position(
+                line=line - 1,
+                character=byte_col_to_client(view.lines[line - 1], mention.span.col, enc),
+            ),
+            end=types.Position(
+                line=end_line - 1,
+                character=byte_col_to_client(view.lines[end_line - 1], mention.span.end_col, enc),
+            ),
+        )
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=value),
+        range=hover_range,
+    )
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: GpulensServer, params: None) -> None:
+    if ls._documents is not None:
+        ls._documents.shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the language server on stdio (``gpulens serve``, ``python -m gpulens.lsp``)."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="gpulens %(levelname)s %(name)s: %(message)s",
+    )
+    server.start_io()
