@@ -1,0 +1,660 @@
+"""Orchestration: source text → symbol table → facts, iterations and concept mentions."""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from typing import Any
+
+from gpulens.analysis import catalog, datasets, stdlib
+from gpulens.analysis.configs import apply_exec_configs
+from gpulens.analysis.facts import FACT_NAMES, Analysis, Fact, Iterations, Mention, Span
+from gpulens.analysis.loops import LoopFinder, TrainLoop, walk_no_defs
+from gpulens.analysis.pragmas import find_pragmas, normalise
+from gpulens.analysis.symbols import Scope, SymbolTable, build, dotted_target
+from gpulens.analysis.values import (
+    Context,
+    DatasetVal,
+    DictVal,
+    Evaluator,
+    LoaderVal,
+    Namespace,
+    SamplerVal,
+    SeqVal,
+    Symbol,
+    TensorVal,
+    V,
+    span_of,
+    unknown,
+)
+from gpulens.estimate.iterations import LoopPlan, compute_iterations
+
+#: Give up repairing a broken file after this long; the editor is waiting.
+REPAIR_SECONDS = 0.25
+SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
+
+
+def install_handlers(ev: Evaluator) -> None:
+    stdlib.register(ev)
+    datasets.register(ev)
+
+
+# -- parsing with repair ----------------------------------------------------------------------
+
+
+def _parse(text: str) -> ast.Module:
+    return ast.parse(text)
+
+
+def parse_tolerant(source: str) -> tuple[ast.Module | None, str | None]:
+    """Parse, blanking lines that do not parse until the rest does (bounded in time)."""
+    text = source.replace("\x00", " ")
+    try:
+        return _parse(text), None
+    except (RecursionError, MemoryError):
+        return None, "the file is nested too deeply to read"
+    except SyntaxError as exc:
+        first = f"syntax error at line {exc.lineno}: {exc.msg} (analysed the rest)"
+    except ValueError as exc:
+        return None, f"cannot parse the file: {exc}"
+    lines = text.split("\n")
+    deadline = time.monotonic() + REPAIR_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            return _parse("\n".join(lines)), first
+        except (RecursionError, MemoryError):
+            return None, "the file is nested too deeply to read"
+        except SyntaxError as exc:
+            ln = exc.lineno or len(lines)
+            ln = min(max(ln, 1), len(lines))
+            # Errors reported past the end (unclosed brackets) blank the last non-empty line.
+            while ln > 1 and not lines[ln - 1].strip():
+                ln -= 1
+            if not lines[ln - 1].strip():
+                return None, first
+            lines[ln - 1] = _placeholder(lines, ln - 1)
+            end = getattr(exc, "end_lineno", None)
+            if end and end > ln:
+                for k in range(ln, min(end, len(lines))):
+                    lines[k] = _placeholder(lines, k)
+        except ValueError:
+            return None, first
+    return None, first
+
+
+def _placeholder(lines: list[str], i: int) -> str:
+    """A `pass` at an indentation that keeps the block structure valid."""
+    line = lines[i]
+    if line.strip() == "pass":
+        return ""
+    indent = len(line) - len(line.lstrip())
+    j = i - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    if j >= 0:
+        prev = lines[j]
+        prev_indent = len(prev) - len(prev.lstrip())
+        if prev.rstrip().endswith(":"):
+            indent = max(indent, prev_indent + 4)
+        else:
+            indent = min(indent, prev_indent) if indent > prev_indent else indent
+    return " " * indent + "pass"
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def canonical(table: SymbolTable, node: ast.expr) -> str | None:
+    """``nn.ReLU`` → "torch.nn.ReLU" through the file's imports."""
+    d = dotted_target(node)
+    if d is None or "[" in d:
+        return None
+    head, _, rest = d.partition(".")
+    full = table.imports.get(head)
+    if full is None:
+        return d
+    return f"{full}.{rest}" if rest else full
+
+
+def to_plain(v: Any) -> Any:
+    """A JSON-serialisable form of an evaluated value."""
+    if isinstance(v, bool | int | str) or v is None:
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if isinstance(v, SeqVal):
+        return [to_plain(i.value) if i.known else None for i in v.items]
+    if isinstance(v, DictVal):
+        return {str(k): (to_plain(i.value) if i.known else None) for k, i in v.items.items()}
+    if isinstance(v, Namespace):
+        return {k: (to_plain(i.value) if i.known else None) for k, i in v.attrs.items()}
+    if isinstance(v, Symbol):
+        return v.name
+    if isinstance(v, range):
+        return f"range({v.start}, {v.stop}, {v.step})"
+    return None
+
+
+def fact_from(name: str, v: V, fallback_span: Span | None = None) -> Fact:
+    if not v.known:
+        return Fact.unknown(name, v.reason or "not readable statically", v.span or fallback_span)
+    return Fact(name, to_plain(v.value), v.source, v.span or fallback_span)
+
+
+def header_span(node: ast.For | ast.While) -> Span:
+    end_node: ast.AST = node.iter if isinstance(node, ast.For) else node.test
+    end_line = getattr(end_node, "end_lineno", None) or node.lineno
+    end_col = (getattr(end_node, "end_col_offset", None) or 0) + 1
+    return Span(node.lineno, node.col_offset, end_line, end_col)
+
+
+# -- the reader -----------------------------------------------------------------------------
+
+
+class Reader:
+    def __init__(self, tree: ast.Module, lines: list[str], ctx: Context) -> None:
+        self.tree = tree
+        self.table = build(tree)
+        self.ev = Evaluator(self.table, lines, ctx)
+        install_handlers(self.ev)
+        self.notes = apply_exec_configs(self.ev)
+        self.facts: dict[str, Fact] = {}
+        self.mentions: list[Mention] = []
+        self.canon: list[tuple[ast.Call, Scope, str]] = []
+        for call, scope in self.table.calls:
+            c = canonical(self.table, call.func)
+            if c is not None:
+                self.canon.append((call, scope, c))
+        self.assigned_to: dict[int, str] = {}
+        for s in self.table.all_scopes():
+            for name, bs in s.bindings.items():
+                for b in bs:
+                    if b.value is not None and not b.path:
+                        self.assigned_to.setdefault(id(b.value), name)
+        from gpulens.analysis.frameworks import Frameworks
+
+        self.frameworks = Frameworks(self)
+
+    # -- loaders --------------------------------------------------------------------------
+    def loaders(self) -> list[tuple[ast.Call, Scope]]:
+        return [(c, s) for c, s, name in self.canon if name.rsplit(".", 1)[-1] in catalog.LOADERS]
+
+    def pick_loader(
+        self, loaders: list[tuple[ast.Call, Scope]], iterated: set[str]
+    ) -> tuple[ast.Call, Scope] | None:
+        best: tuple[int, int, ast.Call, Scope] | None = None
+        for i, (call, scope) in enumerate(loaders):
+            name = (self.assigned_to.get(id(call)) or "").lower()
+            score = 0
+            if name and (name in {n.lower() for n in iterated}):
+                score += 6
+            if "train" in name:
+                score += 3
+            if any(w in name for w in ("val", "test", "eval", "dev")):
+                score -= 4
+            fn = scope.name.lower()
+            if "train" in fn:
+                score += 3
+            if any(w in fn for w in ("val", "test", "predict")):
+                score -= 4
+            for kw in call.keywords:
+                if kw.arg == "shuffle" and isinstance(kw.value, ast.Constant) and kw.value.value:
+                    score += 2
+                if kw.arg == "sampler":
+                    score += 1
+            if best is None or score > best[0]:
+                best = (score, i, call, scope)
+        return (best[2], best[3]) if best else None
+
+    def eval_loader(self, call: ast.Call, scope: Scope) -> LoaderVal | None:
+        v = self.ev.eval(call, scope, (call.lineno, call.col_offset))
+        return v.value if v.known and isinstance(v.value, LoaderVal) else None
+
+    # -- main -----------------------------------------------------------------------------
+    def run(self, world_size: int | None) -> LoopPlan:
+        finder = LoopFinder(self.ev)
+        fw_plan = self.frameworks.detect()
+        tl = finder.find() if fw_plan is None else None
+        self.train_loop = tl
+        plan = fw_plan or self._loop_facts(tl)
+        self._world(world_size, plan)
+        self._precision()
+        self._optimizer()
+        self._scheduler()
+        self._loss()
+        self._mentions(tl)
+        return plan
+
+    def _loop_facts(self, tl: TrainLoop | None) -> LoopPlan:
+        iterated = tl.iterated if tl else set()
+        picked = self.pick_loader(self.loaders(), iterated)
+        self.train_loader = picked
+        shards = False
+        if picked is None:
+            why = "no DataLoader found in the script"
+            self.facts["batch_size"] = Fact.unknown("batch_size", f"{why}; {SUPPLY.format(name='batch_size')}")
+            self.facts["dataset_size"] = Fact.unknown(
+                "dataset_size", f"{why}; {SUPPLY.format(name='dataset_size')}")
+            self.facts["drop_last"] = Fact("drop_last", False, "no DataLoader (default False)")
+            self._step_loop_batch(tl)
+        else:
+            call, scope = picked
+            ld = self.eval_loader(call, scope)
+            if ld is None:
+                self.facts["batch_size"] = Fact.unknown("batch_size", "the DataLoader could not be read",
+                                                        span_of(call))
+                self.facts["dataset_size"] = Fact.unknown("dataset_size", "the DataLoader could not be read",
+                                                          span_of(call))
+            else:
+                b = ld.batch
+                if b.known and b.value is None:
+                    b = V(1, f"batch_size=None: one sample at a time ({b.source})", b.span)
+                self.facts["batch_size"] = fact_from("batch_size", b, span_of(call))
+                data = ld.dataset
+                if ld.sampler is not None and ld.sampler.known and isinstance(
+                        ld.sampler.value, SamplerVal):
+                    smp = ld.sampler.value
+                    shards = smp.kind == "DistributedSampler"
+                    self.sampler = smp
+                    if smp.dataset is not None and not data.known:
+                        data = smp.dataset
+                n = self.ev.length(data, span_of(call))
+                if not n.known:
+                    n = unknown(f"{n.reason}; {SUPPLY.format(name='dataset_size')}", n.span)
+                elif isinstance(data.value, DatasetVal):
+                    n = V(n.value, data.value.desc, data.span)
+                self.facts["dataset_size"] = fact_from("dataset_size", n, span_of(call))
+                self.facts["drop_last"] = fact_from("drop_last", ld.drop_last)
+        accum_inside = False
+        rounding = "floor"
+        if tl is not None and tl.accum is not None:
+            acc = tl.accum
+            steps = acc.steps
+            if steps.known:
+                steps = steps.with_source(f"{acc.how}: {steps.source}")
+            self.facts["grad_accum_steps"] = fact_from("grad_accum_steps", steps, span_of(acc.span))
+            accum_inside = acc.inside
+            rounding = acc.rounding
+        else:
+            div = self._loss_division(tl)
+            if div is not None:
+                self.facts["grad_accum_steps"] = div
+            else:
+                self.facts["grad_accum_steps"] = Fact(
+                    "grad_accum_steps", 1, "no gradient accumulation found (one update per batch)")
+        if tl is None:
+            reason = ("no training loop found (a loop that calls loss.backward() or"
+                      " optimizer.step())")
+            self.facts["epochs"] = Fact.unknown("epochs", f"{reason}; {SUPPLY.format(name='epochs')}")
+            self.facts["max_steps"] = Fact.unknown("max_steps", reason)
+            return LoopPlan("none", reason=reason, shards=shards)
+        if tl.kind in ("epoch", "single"):
+            self.facts["epochs"] = fact_from("epochs", tl.count, span_of(tl.node))
+            self.facts["max_steps"] = Fact("max_steps", None, "not used: the script trains by epochs")
+            return LoopPlan("epochs", accum_inside=accum_inside, accum_rounding=rounding,
+                            shards=shards)
+        self.facts["max_steps"] = fact_from("max_steps", tl.count, span_of(tl.node))
+        self.facts["epochs"] = Fact("epochs", None, "not used: the script trains for a number of steps")
+        return LoopPlan("steps", step_count=tl.step_count, step_words=tl.step_words,
+                        accum_inside=accum_inside, accum_rounding=rounding, shards=shards)
+
+    def _step_loop_batch(self, tl: TrainLoop | None) -> None:
+        """nanoGPT-style scripts batch by hand: report a module-level `batch_size` if any."""
+        for name in ("batch_size", "micro_batch_size", "BATCH_SIZE"):
+            v = self.ev.lookup(name, self.table.module, None)
+            if v is not None and v.known and isinstance(v.value, int):
+                self.facts["batch_size"] = fact_from("batch_size", v)
+                return
+
+    def _loss_division(self, tl: TrainLoop | None) -> Fact | None:
+        if tl is None:
+            return None
+        for n in walk_no_defs(tl.node):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and isinstance(
+                n.right, ast.Name | ast.Attribute
+            ):
+                text = (dotted_target(n.right) or "").lower()
+                if "accum" in text:
+                    v = self.ev.eval(n.right, tl.scope, (n.lineno, n.col_offset))
+                    if v.known:
+                        v = v.with_source(f"`{self.ev.segment(n)}` (line {n.lineno}): {v.source}")
+                    return fact_from("grad_accum_steps", v, span_of(n))
+        return None
+
+    # -- world size -------------------------------------------------------------------------
+    def _world(self, world_size: int | None, plan: LoopPlan) -> None:
+        if "world_size" in self.facts:
+            return
+        if world_size is not None:
+            self.facts["world_size"] = Fact("world_size", world_size, "user setting (number of GPUs)")
+            return
+        smp = getattr(self, "sampler", None)
+        if isinstance(smp, SamplerVal) and smp.kind == "DistributedSampler" and smp.replicas:
+            r = smp.replicas
+            if r.known:
+                self.facts["world_size"] = fact_from("world_size", r)
+            else:
+                self.facts["world_size"] = Fact.unknown(
+                    "world_size", f"{r.reason}; {SUPPLY.format(name='world_size')}", r.span)
+            return
+        ddp = any(name.rsplit(".", 1)[-1] in ("DistributedDataParallel", "init_process_group")
+                  for _c, _s, name in self.canon)
+        if ddp:
+            for target in ("ddp_world_size", "world_size", "WORLD_SIZE", "args.world_size"):
+                v = self.ev.lookup(target, self.table.module, None)
+                if v is not None and v.known and isinstance(v.value, int):
+                    self.facts["world_size"] = fact_from("world_size", v)
+                    return
+            self.facts["world_size"] = Fact.unknown(
+                "world_size",
+                "the script uses DistributedDataParallel; the process count comes from the"
+                f" launcher (torchrun --nproc_per_node); {SUPPLY.format(name='world_size')}",
+            )
+            return
+        self.facts["world_size"] = Fact(
+            "world_size", 1, "single process: no DistributedSampler or DDP found")
+
+    # -- precision ------------------------------------------------------------------------
+    def _precision(self) -> None:
+        if "precision" in self.facts:
+            return
+        autocast: Fact | None = None
+        scaler: Fact | None = None
+        cast: Fact | None = None
+        for call, scope, name in self.canon:
+            last = name.rsplit(".", 1)[-1]
+            pos = (call.lineno, call.col_offset)
+            if last == "autocast" and autocast is None:
+                autocast = self._autocast(call, scope, name)
+            elif last == "GradScaler" and scaler is None:
+                en = self._kw(call, scope, "enabled")
+                if en is not None and en.known and not en.value:
+                    continue
+                scaler = Fact("precision", "amp_fp16",
+                              f"`{name}` at line {call.lineno} (loss scaling is for float16 AMP)",
+                              span_of(call))
+            elif last in ("half", "bfloat16", "to") and cast is None and isinstance(
+                    call.func, ast.Attribute):
+                mode = None
+                if last == "half":
+                    mode = "fp16"
+                elif last == "bfloat16":
+                    mode = "bf16"
+                else:
+                    for a in [*call.args, *(k.value for k in call.keywords if k.arg == "dtype")]:
+                        v = self.ev.eval(a, scope, pos)
+                        dt = _dtype(v)
+                        if dt:
+                            mode = dt
+                if mode:
+                    base = self.ev.segment(call.func.value, 40)
+                    if any(w in base.lower() for w in ("model", "net", "module")):
+                        cast = Fact("precision", mode, f"`{self.ev.segment(call, 60)}` at line"
+                                    f" {call.lineno}", span_of(call))
+        for f in (autocast, scaler, cast):
+            if f is not None and (f.known or f is autocast):
+                self.facts["precision"] = f
+                return
+        self.facts["precision"] = Fact("precision", "fp32", "no autocast or dtype cast found")
+
+    def _kw(self, call: ast.Call, scope: Scope, name: str) -> V | None:
+        for kw in call.keywords:
+            if kw.arg == name:
+                return self.ev.eval(kw.value, scope, (call.lineno, call.col_offset))
+        return None
+
+    def _autocast(self, call: ast.Call, scope: Scope, name: str) -> Fact | None:
+        pos = (call.lineno, call.col_offset)
+        en = self._kw(call, scope, "enabled")
+        if en is not None and en.known and not en.value:
+            return None
+        dtype = self._kw(call, scope, "dtype")
+        device: V | None = self._kw(call, scope, "device_type")
+        if device is None and call.args:
+            device = self.ev.eval(call.args[0], scope, pos)
+        where = f"`{name}` at line {call.lineno}"
+        if dtype is not None:
+            if not dtype.known:
+                return Fact.unknown("precision", f"mixed precision ({where}) with a dtype the"
+                                    f" reader cannot tell: {dtype.reason};"
+                                    f" {SUPPLY.format(name='precision')}", span_of(call))
+            dt = _dtype(dtype)
+            if dt is None:
+                return Fact.unknown("precision", f"{where}: unrecognised dtype", span_of(call))
+            if dt == "fp32":
+                return None
+            src = where + (f", dtype from {dtype.source}" if dtype.source != "import" else "")
+            return Fact("precision", f"amp_{dt}", src, span_of(call))
+        if device is not None and device.known and device.value == "cpu":
+            return Fact("precision", "amp_bf16", f"{where} on CPU (bfloat16 by default)",
+                        span_of(call))
+        return Fact("precision", "amp_fp16", f"{where} (float16 by default on CUDA)", span_of(call))
+
+    # -- optimizer, scheduler, loss ---------------------------------------------------------
+    def _call_args(self, call: ast.Call, scope: Scope, skip_first: bool) -> dict[str, Any]:
+        pos = (call.lineno, call.col_offset)
+        out: dict[str, Any] = {}
+        for kw in call.keywords:
+            if kw.arg is None or kw.arg in ("params", "optimizer"):
+                continue
+            v = self.ev.eval(kw.value, scope, pos)
+            out[kw.arg] = to_plain(v.value) if v.known else None
+        return out
+
+    def _optimizer(self) -> None:
+        found: tuple[ast.Call, Scope, str] | None = None
+        for call, scope, name in self.canon:
+            last = name.rsplit(".", 1)[-1]
+            if last in catalog.OPTIMIZERS and (name.count(".") > 0 or last in self.table.imports):
+                if found is None or "opt" in (self.assigned_to.get(id(call)) or ""):
+                    found = (call, scope, name)
+                    if "opt" in (self.assigned_to.get(id(call)) or ""):
+                        break
+        if found is None:
+            if "optimizer" not in self.facts:
+                self.facts["optimizer"] = Fact.unknown(
+                    "optimizer", "no torch.optim optimizer is constructed in this file")
+            if "learning_rate" not in self.facts:
+                for target in ("learning_rate", "lr", "LEARNING_RATE", "LR", "base_lr"):
+                    v = self.ev.lookup(target, self.table.module, None)
+                    if v is not None and v.known and isinstance(v.value, float | int):
+                        self.facts["learning_rate"] = fact_from("learning_rate", v)
+                        return
+                self.facts["learning_rate"] = Fact.unknown(
+                    "learning_rate", "no optimizer with an lr found")
+            return
+        call, scope, name = found
+        last = name.rsplit(".", 1)[-1]
+        pos = (call.lineno, call.col_offset)
+        value: dict[str, Any] = {"class": last}
+        args = self._call_args(call, scope, True)
+        lr_v: V | None = None
+        lr_node = next((k.value for k in call.keywords if k.arg == "lr"), None)
+        if lr_node is None and len(call.args) > 1 and last in ("SGD", "Adam", "AdamW", "RMSprop",
+                                                                 "Adagrad", "Adadelta"):
+            lr_node = call.args[1]
+            lrv = self.ev.eval(lr_node, scope, pos)
+            args["lr"] = to_plain(lrv.value) if lrv.known else None
+        if lr_node is not None:
+            lr_v = self.ev.eval(lr_node, scope, pos)
+            if lr_v.known and lr_v.source == "literal":
+                lr_v = lr_v.with_source(f"`lr={self.ev.segment(lr_node)}` at line {lr_node.lineno}")
+        else:
+            d = catalog.OPTIMIZERS.get(last)
+            if d is not None:
+                lr_v = V(d, f"default lr of torch.optim.{last}", span_of(call))
+                args.setdefault("lr", d)
+        value.update(args)
+        self.facts.setdefault("optimizer", Fact("optimizer", value, f"`{name}` at line {call.lineno}",
+                                                span_of(call)))
+        if "learning_rate" not in self.facts:
+            self.facts["learning_rate"] = (
+                fact_from("learning_rate", lr_v) if lr_v is not None
+                else Fact.unknown("learning_rate", f"{last} has no lr the reader can see")
+            )
+
+    def _scheduler(self) -> None:
+        if "lr_scheduler" in self.facts:
+            return
+        for call, scope, name in self.canon:
+            last = name.rsplit(".", 1)[-1]
+            if last in catalog.SCHEDULERS:
+                value: dict[str, Any] = {"class": last}
+                value.update(self._call_args(call, scope, True))
+                self.facts["lr_scheduler"] = Fact("lr_scheduler", value,
+                                                  f"`{name}` at line {call.lineno}", span_of(call))
+                return
+        self.facts["lr_scheduler"] = Fact("lr_scheduler", None, "no learning-rate scheduler found"
+                                          " (the learning rate stays constant unless set by hand)")
+
+    def _loss(self) -> None:
+        if "loss" in self.facts:
+            return
+        for call, _scope, name in self.canon:
+            last = name.rsplit(".", 1)[-1]
+            if (last.endswith("Loss") and name.startswith("torch")) or (
+                    last in catalog.LOSS_FUNCTIONS and name.startswith("torch")):
+                shown = last if last.endswith("Loss") else f"F.{last}"
+                self.facts["loss"] = Fact("loss", shown, f"`{name}` at line {call.lineno}",
+                                          span_of(call))
+                return
+        self.facts["loss"] = Fact.unknown("loss", "no torch.nn loss or F.* loss function found")
+
+    # -- mentions ---------------------------------------------------------------------------
+    def _mentions(self, tl: TrainLoop | None) -> None:
+        ms = self.mentions
+        picked = getattr(self, "train_loader", None)
+        if picked is not None:
+            call = picked[0]
+            node = next((k.value for k in call.keywords if k.arg == "batch_size"), None)
+            if node is None and len(call.args) > 1:
+                node = call.args[1]
+            detail = canonical(self.table, call.func) or "DataLoader"
+            if node is not None:
+                ms.append(Mention("batch_size", span_of(node), detail))
+            bf = self.facts.get("batch_size")
+            if bf is not None and bf.span is not None and (node is None or bf.span != span_of(node)):
+                ms.append(Mention("batch_size", bf.span, "definition"))
+        if tl is not None:
+            kind = "epoch_loop" if tl.kind in ("epoch", "single") else "step_loop"
+            ms.append(Mention(kind, header_span(tl.node), self.ev.segment(tl.node.target)
+                              if isinstance(tl.node, ast.For) else "while"))
+            ef = self.facts.get("epochs") if kind == "epoch_loop" else self.facts.get("max_steps")
+            if ef is not None and ef.span is not None and ef.known and tl.kind != "single":
+                ms.append(Mention("epochs" if kind == "epoch_loop" else "max_steps", ef.span,
+                                  "definition"))
+            if tl.accum is not None:
+                ms.append(Mention("grad_accum", span_of(tl.accum.span), tl.accum.how))
+        for call, _scope, name in self.canon:
+            last = name.rsplit(".", 1)[-1]
+            fsp = span_of(call.func)
+            torchish = name.startswith(("torch", "torchvision", "F.", "nn.")) or \
+                name.count(".") == 0 and last in self.table.imports
+            if last in catalog.LOADERS:
+                ms.append(Mention("dataloader", fsp, name))
+            elif last in datasets.dataset_table() or last in catalog.DATASET_CALLS:
+                ms.append(Mention("dataset", fsp, name))
+            elif last in catalog.OPTIMIZERS and torchish:
+                ms.append(Mention("optimizer", fsp, name))
+                for kw in call.keywords:
+                    if kw.arg == "lr":
+                        ms.append(Mention("learning_rate", span_of(kw), name))
+                    elif kw.arg == "weight_decay":
+                        ms.append(Mention("weight_decay", span_of(kw), name))
+            elif last in catalog.SCHEDULERS:
+                ms.append(Mention("lr_scheduler", fsp, name))
+            elif torchish and (last.endswith("Loss") or last in catalog.LOSS_FUNCTIONS):
+                ms.append(Mention("loss", fsp, name))
+            elif torchish and last in catalog.DROPOUT:
+                ms.append(Mention("dropout", fsp, name))
+            elif torchish and last in catalog.ACTIVATIONS:
+                ms.append(Mention("activation", fsp, name))
+            elif last in ("autocast", "GradScaler"):
+                ms.append(Mention("precision", fsp, name))
+            elif last in ("TrainingArguments", "Trainer") and torchish:
+                ms.append(Mention("trainer", fsp, name))
+        for call, _scope, name in self.canon:
+            if name.endswith((".half", ".bfloat16")):
+                ms.append(Mention("precision", span_of(call), name))
+
+
+_DT = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "half": "fp16", "fp16": "fp16",
+       "float32": "fp32", "float": "fp32", "fp32": "fp32"}
+
+
+def _dtype(v: V) -> str | None:
+    if not v.known:
+        return None
+    x = v.value
+    name = x.last if isinstance(x, Symbol) else x if isinstance(x, str) else None
+    if name is None:
+        return None
+    return _DT.get(name.rsplit(".", 1)[-1])
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def _env_for(world_size: int | None) -> dict[str, str]:
+    if world_size is None:
+        return {}
+    # What torchrun sets: scripts that read these see a distributed run of rank 0.
+    n = str(world_size)
+    return {"WORLD_SIZE": n, "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": n}
+
+
+def analyze_source(
+    source: str,
+    path: str | None = None,
+    script_args: tuple[str, ...] = (),
+    overrides: dict[str, object] | None = None,
+    world_size: int | None = None,
+) -> Analysis:
+    file = path or "<untitled>"
+    overrides = dict(overrides or {})
+    if world_size is None and "world_size" in overrides:
+        w = normalise(overrides["world_size"])
+        if isinstance(w, int) and not isinstance(w, bool) and w > 0:
+            world_size = w
+    error: str | None = None
+    facts: dict[str, Fact] = {}
+    mentions: list[Mention] = []
+    plan = LoopPlan("none", reason="the script could not be read")
+    try:
+        lines = source.replace("\x00", " ").splitlines()
+        pragmas = find_pragmas(lines)
+        pragma_world = next((p.value for p in pragmas if p.name == "world_size"), None)
+        if world_size is None and isinstance(pragma_world, int) and pragma_world > 0:
+            env_world: int | None = pragma_world
+        else:
+            env_world = world_size
+        tree, error = parse_tolerant(source)
+        if tree is not None:
+            reader = Reader(tree, lines, Context(tuple(script_args), _env_for(env_world), path))
+            plan = reader.run(world_size)
+            facts = reader.facts
+            mentions = reader.mentions
+            if reader.notes and error is None:
+                pass  # notes are informational (config files); facts carry their own reasons
+        for p in pragmas:
+            facts[p.name] = Fact(p.name, p.value, f"pragma, line {p.line}", p.span)
+        for name, value in overrides.items():
+            facts[name] = Fact(name, normalise(value), "user setting")
+        for name in FACT_NAMES:
+            if name not in facts:
+                facts[name] = Fact.unknown(name, error or "not found in the script")
+        if plan.mode == "none" and facts["epochs"].known:
+            plan = LoopPlan("epochs")
+        iterations = compute_iterations(facts, plan)
+    except (RecursionError, MemoryError):
+        error = "the file is nested too deeply to read"
+        facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
+        iterations = Iterations(None, None, None, error)
+        mentions = []
+    return Analysis(file=file, facts=facts, iterations=iterations, mentions=mentions, error=error)
+
+
+__all__ = ["analyze_source", "install_handlers", "parse_tolerant"]
+
+_ = (TensorVal, re)

@@ -1,0 +1,315 @@
+"""One pass over the module: where every name (and dotted attribute) is bound, under what conditions.
+
+The evaluator (values.py) resolves a name lazily from these bindings instead of interpreting the
+script, so the cost is one walk over the tree plus targeted look-ups, never a re-walk per use.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A condition guarding a binding: (test expression, branch polarity). ``None`` as the test marks
+#: code that runs only sometimes for reasons the reader cannot see (an ``except`` handler).
+Condition = tuple[ast.expr | None, bool]
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
+ScopeNode = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+@dataclass
+class Binding:
+    """One place where ``target`` gets a value: ``x = ...``, ``args.lr = ...``, ``for x in ...``."""
+
+    target: str
+    scope: Scope
+    line: int
+    col: int
+    kind: str  # assign | aug | for | with | import | def | class | param | preset
+    value: ast.expr | None = None
+    #: Index path into the right-hand side for tuple unpacking (``a, b = f()`` → (0,), (1,)).
+    path: tuple[int, ...] = ()
+    op: ast.operator | None = None
+    conditions: tuple[Condition, ...] = ()
+    in_loop: bool = False
+    #: A value computed elsewhere (config files executed by the script); values.V.
+    preset: Any = None
+    node: ast.AST | None = None
+
+    @property
+    def pos(self) -> tuple[int, int]:
+        return (self.line, self.col)
+
+
+@dataclass
+class Scope:
+    """The module, a function or a class body, with its bindings in source order."""
+
+    node: ScopeNode
+    parent: Scope | None
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    children: list[Scope] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "<module>" if isinstance(self.node, ast.Module) else self.node.name
+
+    @property
+    def is_function(self) -> bool:
+        return isinstance(self.node, ast.FunctionDef | ast.AsyncFunctionDef)
+
+    def params(self) -> list[str]:
+        if not isinstance(self.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            return []
+        a = self.node.args
+        names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+        if a.vararg:
+            names.append(a.vararg.arg)
+        if a.kwarg:
+            names.append(a.kwarg.arg)
+        return names
+
+    def add(self, b: Binding) -> None:
+        self.bindings.setdefault(b.target, []).append(b)
+
+
+def dotted_target(node: ast.expr) -> str | None:
+    """``args.lr`` → "args.lr", ``cfg['bs']`` → "cfg['bs']"; None for anything more dynamic."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted_target(node.value)
+        return f"{base}.{node.attr}" if base else None
+    if isinstance(node, ast.Subscript):
+        base = dotted_target(node.value)
+        key = node.slice
+        if base and isinstance(key, ast.Constant) and isinstance(key.value, str | int):
+            return f"{base}[{key.value!r}]"
+    return None
+
+
+@dataclass
+class SymbolTable:
+    """Scopes, bindings, import aliases, classes and functions of one module."""
+
+    module: Scope
+    scope_of: dict[int, Scope]  # id(function/class node) → scope
+    imports: dict[str, str]  # local name → canonical dotted name
+    functions: dict[str, list[FuncNode]]
+    classes: dict[str, ast.ClassDef]
+    calls: list[tuple[ast.Call, Scope]]
+    exec_sites: list[tuple[ast.Call, Scope, tuple[Condition, ...]]]
+    loops: list[tuple[ast.For | ast.While, Scope]]
+    #: Statement-level parent links are too costly for the whole tree; loops record their depth.
+    loop_parents: dict[int, ast.AST | None]
+
+    def scope_for(self, node: ast.AST) -> Scope | None:
+        return self.scope_of.get(id(node))
+
+    def all_scopes(self) -> Iterator[Scope]:
+        stack = [self.module]
+        while stack:
+            s = stack.pop()
+            yield s
+            stack.extend(s.children)
+
+
+class _Builder:
+    def __init__(self, module: ast.Module) -> None:
+        self.module_scope = Scope(module, None)
+        self.scope_of: dict[int, Scope] = {}
+        self.imports: dict[str, str] = {}
+        self.functions: dict[str, list[FuncNode]] = {}
+        self.classes: dict[str, ast.ClassDef] = {}
+        self.calls: list[tuple[ast.Call, Scope]] = []
+        self.exec_sites: list[tuple[ast.Call, Scope, tuple[Condition, ...]]] = []
+        self.loops: list[tuple[ast.For | ast.While, Scope]] = []
+        self.loop_parents: dict[int, ast.AST | None] = {}
+
+    # -- statements -------------------------------------------------------------------------
+    def block(
+        self,
+        stmts: list[ast.stmt],
+        scope: Scope,
+        conds: tuple[Condition, ...],
+        loop: ast.AST | None,
+    ) -> None:
+        for st in stmts:
+            self.stmt(st, scope, conds, loop)
+
+    def stmt(
+        self, st: ast.stmt, scope: Scope, conds: tuple[Condition, ...], loop: ast.AST | None
+    ) -> None:
+        in_loop = loop is not None
+        if isinstance(st, ast.Assign):
+            for t in st.targets:
+                self.bind_target(t, st.value, scope, conds, in_loop, "assign", ())
+            self.expr(st.value, scope, conds)
+        elif isinstance(st, ast.AnnAssign):
+            if st.value is not None:
+                self.bind_target(st.target, st.value, scope, conds, in_loop, "assign", ())
+                self.expr(st.value, scope, conds)
+            elif isinstance(st.target, ast.Name):
+                scope.add(
+                    Binding(st.target.id, scope, st.lineno, st.col_offset, "field", node=st,
+                            conditions=conds, in_loop=in_loop)
+                )
+        elif isinstance(st, ast.AugAssign):
+            name = dotted_target(st.target)
+            if name:
+                scope.add(
+                    Binding(name, scope, st.lineno, st.col_offset, "aug", value=st.value,
+                            op=st.op, conditions=conds, in_loop=in_loop, node=st)
+                )
+            self.expr(st.value, scope, conds)
+        elif isinstance(st, ast.For | ast.AsyncFor):
+            self.expr(st.iter, scope, conds)
+            self.bind_target(st.target, None, scope, conds, True, "for", ())
+            if isinstance(st, ast.For):
+                self.loops.append((st, scope))
+                self.loop_parents[id(st)] = loop
+            self.block(st.body, scope, conds, st)
+            self.block(st.orelse, scope, conds, loop)
+        elif isinstance(st, ast.While):
+            self.expr(st.test, scope, conds)
+            self.loops.append((st, scope))
+            self.loop_parents[id(st)] = loop
+            self.block(st.body, scope, conds, st)
+            self.block(st.orelse, scope, conds, loop)
+        elif isinstance(st, ast.If):
+            self.expr(st.test, scope, conds)
+            self.block(st.body, scope, (*conds, (st.test, True)), loop)
+            self.block(st.orelse, scope, (*conds, (st.test, False)), loop)
+        elif isinstance(st, ast.With | ast.AsyncWith):
+            for item in st.items:
+                self.expr(item.context_expr, scope, conds)
+                if item.optional_vars is not None:
+                    self.bind_target(item.optional_vars, None, scope, conds, in_loop, "with", ())
+            self.block(st.body, scope, conds, loop)
+        elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+            body = getattr(st, "body", [])
+            self.block(body, scope, conds, loop)
+            for h in getattr(st, "handlers", []):
+                if h.name:
+                    scope.add(Binding(h.name, scope, h.lineno, h.col_offset, "with",
+                                      conditions=conds, in_loop=in_loop))
+                self.block(h.body, scope, (*conds, (None, True)), loop)
+            self.block(getattr(st, "orelse", []), scope, conds, loop)
+            self.block(getattr(st, "finalbody", []), scope, conds, loop)
+        elif isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef):
+            for d in st.decorator_list:
+                self.expr(d, scope, conds)
+            for default in (*st.args.defaults, *st.args.kw_defaults):
+                if default is not None:
+                    self.expr(default, scope, conds)
+            scope.add(Binding(st.name, scope, st.lineno, st.col_offset, "def", node=st,
+                              conditions=conds))
+            self.functions.setdefault(st.name, []).append(st)
+            inner = Scope(st, scope)
+            scope.children.append(inner)
+            self.scope_of[id(st)] = inner
+            self.block(st.body, inner, (), None)
+        elif isinstance(st, ast.ClassDef):
+            for d in (*st.decorator_list, *st.bases):
+                self.expr(d, scope, conds)
+            scope.add(Binding(st.name, scope, st.lineno, st.col_offset, "class", node=st,
+                              conditions=conds))
+            self.classes.setdefault(st.name, st)
+            inner = Scope(st, scope)
+            scope.children.append(inner)
+            self.scope_of[id(st)] = inner
+            self.block(st.body, inner, (), None)
+        elif isinstance(st, ast.Import):
+            for alias in st.names:
+                if alias.asname:
+                    self.imports[alias.asname] = alias.name
+                    local = alias.asname
+                else:
+                    local = alias.name.split(".")[0]
+                    self.imports[local] = local
+                scope.add(Binding(local, scope, st.lineno, st.col_offset, "import", node=st))
+        elif isinstance(st, ast.ImportFrom):
+            mod = st.module or ""
+            for alias in st.names:
+                if alias.name == "*":
+                    continue
+                local = alias.asname or alias.name
+                self.imports[local] = f"{mod}.{alias.name}" if mod else alias.name
+                scope.add(Binding(local, scope, st.lineno, st.col_offset, "import", node=st))
+        elif isinstance(st, ast.Expr):
+            self.expr(st.value, scope, conds)
+            v = st.value
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Name)
+                and v.func.id == "exec"
+                and v.args
+            ):
+                self.exec_sites.append((v, scope, conds))
+        elif isinstance(st, ast.Return):
+            if st.value is not None:
+                self.expr(st.value, scope, conds)
+                # Returns are bindings of "<return>" so calls into the function can be folded.
+                scope.add(Binding("<return>", scope, st.lineno, st.col_offset, "assign",
+                                  value=st.value, conditions=conds, in_loop=in_loop, node=st))
+        elif isinstance(st, ast.Match):
+            self.expr(st.subject, scope, conds)
+            for case in st.cases:
+                self.block(case.body, scope, (*conds, (None, True)), loop)
+        else:
+            for child in ast.iter_child_nodes(st):
+                if isinstance(child, ast.expr):
+                    self.expr(child, scope, conds)
+
+    def bind_target(
+        self,
+        t: ast.expr,
+        value: ast.expr | None,
+        scope: Scope,
+        conds: tuple[Condition, ...],
+        in_loop: bool,
+        kind: str,
+        path: tuple[int, ...],
+    ) -> None:
+        if isinstance(t, ast.Tuple | ast.List):
+            for i, elt in enumerate(t.elts):
+                if isinstance(elt, ast.Starred):
+                    continue
+                self.bind_target(elt, value, scope, conds, in_loop, kind, (*path, i))
+            return
+        name = dotted_target(t)
+        if name is None:
+            return
+        scope.add(
+            Binding(name, scope, t.lineno, t.col_offset, kind, value=value, path=path,
+                    conditions=conds, in_loop=in_loop, node=t)
+        )
+
+    def expr(self, e: ast.expr, scope: Scope, conds: tuple[Condition, ...]) -> None:
+        """Record every call in an expression (lambdas and comprehensions included)."""
+        stack: list[ast.AST] = [e]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Call):
+                self.calls.append((n, scope))
+            stack.extend(ast.iter_child_nodes(n))
+
+
+def build(module: ast.Module) -> SymbolTable:
+    b = _Builder(module)
+    b.block(module.body, b.module_scope, (), None)
+    # Calls are gathered depth-first per statement; sort so "first"/"last" mean source order.
+    b.calls.sort(key=lambda cs: (cs[0].lineno, cs[0].col_offset))
+    return SymbolTable(
+        module=b.module_scope,
+        scope_of=b.scope_of,
+        imports=b.imports,
+        functions=b.functions,
+        classes=b.classes,
+        calls=b.calls,
+        exec_sites=b.exec_sites,
+        loops=b.loops,
+        loop_parents=b.loop_parents,
+    )
