@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Regenerate ``server/gpulens/estimate/data/torchvision_models.json``.
+
+gpulens never imports torch; it reads this table when a script builds a torchvision
+classification model (``models.resnet18()``, ``getattr(models, name)()``, ...). This script is
+the only place where the numbers come from, and it measures them with torch itself:
+
+* ``params`` / ``trainable_params``: unique parameters of ``models.<name>()`` (no weights:
+  exactly what the user's constructor call builds, e.g. googlenet with its aux classifiers).
+* ``buffer_bytes``: unique buffers (BatchNorm running stats, relative position indices, ...).
+* ``input_size``: the model's fixed image size when it has one (ViT), else the crop size of the
+  model's DEFAULT weights' transforms, else 224.
+* ``saved_bytes_per_sample`` / ``saved_bytes_fixed``: bytes of the tensors autograd keeps for
+  backward during one fp32 training-mode forward at ``input_size``, counted with
+  ``torch.autograd.graph.saved_tensors_hooks`` over unique storages (a ReLU done in place on a
+  tensor that a conv already saved is not counted twice). Measured at two batch sizes: the
+  difference is the per-sample part, the rest (weights saved by Linear/conv, BN statistics) is
+  batch-independent. Batch 1 and 2 are used; models that cannot train at batch 1 (BatchNorm over a
+  1x1 map) use 2 and 3.
+* ``output_bytes_per_sample``: bytes of the forward output(s) per sample (aux logits included in
+  training mode, e.g. inception_v3 / googlenet).
+
+Usage (CPU is enough; torch/torchvision live in a separate venv, never in the server's)::
+
+    python3 -m venv .cache/tv-venv
+    .cache/tv-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
+    .cache/tv-venv/bin/python scripts/gen_torchvision_table.py [--only resnet18,resnet50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torchvision import models
+
+OUT = Path(__file__).resolve().parents[1] / "server/gpulens/estimate/data/torchvision_models.json"
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    """Every tensor in a model output (tensor, namedtuple of tensors, ...)."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for item in obj for t in _tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _tensors(item)]
+    return []
+
+
+def _input_size(name: str, model: torch.nn.Module) -> tuple[int, str]:
+    fixed = getattr(model, "image_size", None)
+    if isinstance(fixed, int):
+        return fixed, "model.image_size (fixed by the architecture)"
+    try:
+        weights = models.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
+        crop = weights.transforms().crop_size[0]
+        return int(crop), f"{weights} transforms crop_size"
+    except Exception as exc:
+        return 224, f"default 224 ({type(exc).__name__})"
+
+
+def _saved_bytes(model: torch.nn.Module, batch: int, size: int) -> tuple[int, int]:
+    """(bytes saved for backward, bytes of the outputs) for one forward at this batch."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = max(storages.get(s.data_ptr(), 0), s.nbytes())
+        return t
+
+    x = torch.randn(batch, 3, size, size)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    outputs = _tensors(out)
+    out_bytes = sum(t.numel() * t.element_size() for t in outputs)
+    del out, outputs
+    return sum(storages.values()), out_bytes
+
+
+def measure(name: str) -> dict[str, Any]:
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    model = models.get_model(name, weights=None)
+    model.train()
+    params = {id(p): p for p in model.parameters()}
+    buffers = {id(b): b for b in model.buffers()}
+    entry: dict[str, Any] = {
+        "params": sum(p.numel() for p in params.values()),
+        "trainable_params": sum(p.numel() for p in params.values() if p.requires_grad),
+        "buffer_bytes": sum(b.numel() * b.element_size() for b in buffers.values()),
+        "buffer_numel": sum(b.numel() for b in buffers.values()),
+    }
+    size, source = _input_size(name, model)
+    try:
+        b1, b2 = 1, 2
+        s1, o1 = _saved_bytes(model, b1, size)
+    except (ValueError, RuntimeError):
+        b1, b2 = 2, 3
+        s1, o1 = _saved_bytes(model, b1, size)
+    s2, o2 = _saved_bytes(model, b2, size)
+    per_sample = (s2 - s1) // (b2 - b1)
+    out_per_sample = (o2 - o1) // (b2 - b1)
+    with torch.no_grad():
+        model.eval()
+        logits = model(torch.randn(1, 3, size, size))
+    entry.update(
+        {
+            "input_size": [3, size, size],
+            "input_size_source": source,
+            "num_classes": int(_tensors(logits)[0].shape[-1]),
+            "saved_bytes_per_sample": per_sample,
+            "saved_bytes_fixed": s1 - per_sample * b1,
+            "output_bytes_per_sample": out_per_sample,
+            "measured_batches": [b1, b2],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+    return entry
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="comma-separated model names (default: all)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    torch.set_grad_enabled(True)
+    names = models.list_models(module=models)
+    if args.only:
+        names = [n for n in names if n in set(args.only.split(","))]
+    table: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    start = time.perf_counter()
+    for name in names:
+        try:
+            table[name] = measure(name)
+            print(f"{name}: {table[name]}", file=sys.stderr, flush=True)
+        except Exception as exc:
+            skipped[name] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"{name}: SKIPPED {skipped[name]}", file=sys.stderr, flush=True)
+    doc = {
+        "_about": (
+            "Generated by scripts/gen_torchvision_table.py: torchvision classification models "
+            "as built by models.<name>() (no weights), measured with torch on CPU in fp32, "
+            "training mode. saved_bytes_* are bytes of tensors autograd saves for backward "
+            "(unique storages); per-sample parts scale ~linearly with pixels for conv nets."
+        ),
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "python_version": platform.python_version(),
+        "dtype": "float32",
+        "generation_seconds": round(time.perf_counter() - start, 1),
+        "skipped": skipped,
+        "models": table,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {args.out} ({len(table)} models, {len(skipped)} skipped)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
