@@ -50,7 +50,7 @@ def test_classic_example_json_contract() -> None:
     for fact in data["facts"].values():
         assert set(fact) >= {"value", "line", "source", "reason"}
     assert data["facts"]["batch_size"]["value"] == 100
-    assert data["facts"]["batch_size"]["line"] == 13  # BATCH_SIZE = 100
+    assert data["facts"]["batch_size"]["line"] == 12  # BATCH_SIZE = 100
     assert data["facts"]["dataset_size"]["value"] == 1200
     assert data["facts"]["epochs"]["value"] == 5
     assert data["iterations"] == {
@@ -78,7 +78,9 @@ def test_set_overrides_a_fact(tmp_path: Path) -> None:
         "loader = DataLoader(my_dataset, batch_size=32)\n"
         "for epoch in range(3):\n"
         "    for batch in loader:\n"
-        "        pass\n"
+        "        loss = model(batch).sum()\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
     )
     unknown = analyze_json(str(script))
     assert unknown["iterations"]["per_epoch"] is None
@@ -104,7 +106,9 @@ def test_script_args_after_double_dash(tmp_path: Path) -> None:
         "loader = DataLoader(train, batch_size=args.batch_size)\n"
         "for epoch in range(1, args.epochs + 1):\n"
         "    for x, y in loader:\n"
-        "        pass\n"
+        "        loss = criterion(model(x), y)\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
     )
     defaults = analyze_json(str(script))
     assert defaults["facts"]["batch_size"]["value"] == 64
@@ -126,7 +130,9 @@ def test_world_size_divides_iterations(tmp_path: Path) -> None:
         "loader = DataLoader(ds, batch_size=128, sampler=DistributedSampler(ds))\n"
         "for epoch in range(10):\n"
         "    for x, y in loader:\n"
-        "        pass\n"
+        "        loss = criterion(model(x), y)\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
     )
     data = analyze_json(str(script), "--world-size", "4")
     assert data["facts"]["world_size"]["value"] == 4
