@@ -352,15 +352,16 @@ def _concat(ctx: CallCtx) -> V | None:
     return V(DatasetVal(total, desc, None, "", "ConcatDataset"), desc, ctx.span)
 
 
-def count_images(root: str) -> tuple[int | None, str]:
+def count_images(root: str, shown: str | None = None) -> tuple[int | None, str]:
     """Count ImageFolder samples under ``root``: image files inside class sub-folders."""
+    label = shown or root
     if not os.path.isdir(root):
-        return None, f"the folder {root} does not exist here"
+        return None, f"the folder {label} does not exist here"
     deadline = time.monotonic() + MAX_SECONDS
     total = 0
     classes = 0
     try:
-        entries = sorted(e for e in os.scandir(root) if e.is_dir())
+        entries = sorted((e for e in os.scandir(root) if e.is_dir()), key=lambda e: e.name)
     except OSError as exc:
         return None, f"cannot list {root}: {exc.strerror}"
     for cls in entries:
@@ -371,13 +372,12 @@ def count_images(root: str) -> tuple[int | None, str]:
                     total += 1
             if total > MAX_FILES or time.monotonic() > deadline:
                 return None, (
-                    f"{root} holds too many files to count quickly (stopped at {total:,});"
-                    " set dataset_size="
+                    f"{label} holds too many files to count quickly (stopped at {total:,})"
                 )
             _ = dirpath
     if classes == 0:
-        return None, f"{root} has no class sub-folders (ImageFolder needs root/class/img.png)"
-    return total, f"{total:,} images in {classes} class folders of {root}"
+        return None, f"{label} has no class sub-folders (ImageFolder needs root/class/img.png)"
+    return total, f"{total:,} images in {classes} class folders of {label}"
 
 
 def _image_folder(ctx: CallCtx) -> V | None:
@@ -390,7 +390,7 @@ def _image_folder(ctx: CallCtx) -> V | None:
     path = os.path.expanduser(root.value)
     if not os.path.isabs(path) and ctx.ev.ctx.script_path:
         path = os.path.join(os.path.dirname(os.path.abspath(ctx.ev.ctx.script_path)), path)
-    n, how = count_images(path)
+    n, how = count_images(path, root.value)
     if n is None:
         return V(DatasetVal(None, "ImageFolder", f"ImageFolder: {how}"), "ImageFolder",
                  ctx.span)

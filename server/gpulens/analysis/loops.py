@@ -185,8 +185,10 @@ class LoopFinder:
             is_range = isinstance(it, ast.Call) and _call_name(it) in ("range", "trange")
             if is_range:
                 count = self.loop_count(lp, sc)
+                assert isinstance(it, ast.Call)
+                bound = it.args[0] if len(it.args) == 1 else it
                 tl = TrainLoop("step", lp, sc, count, step_count=lambda m: max(0, m),
-                               step_words="")
+                               step_words=self.ev.segment(bound, 40))
             else:
                 # One pass over a loader with no epoch loop around it: a single epoch.
                 tl = TrainLoop("single", lp, sc, V(1, f"one pass over the data (line {lp.lineno},"

@@ -272,7 +272,9 @@ class Reader:
             acc = tl.accum
             steps = acc.steps
             if steps.known:
-                steps = steps.with_source(f"{acc.how}: {steps.source}")
+                src = (f"micro-step loop {steps.source}" if acc.inside
+                       else f"{acc.how} with {steps.source}")
+                steps = steps.with_source(src)
             self.facts["grad_accum_steps"] = fact_from("grad_accum_steps", steps, span_of(acc.span))
             accum_inside = acc.inside
             rounding = acc.rounding
@@ -362,7 +364,9 @@ class Reader:
         autocast: Fact | None = None
         scaler: Fact | None = None
         cast: Fact | None = None
-        for call, scope, name in self.canon:
+        for call, scope in self.table.calls:
+            f = call.func
+            name = canonical(self.table, f) or (f.attr if isinstance(f, ast.Attribute) else "")
             last = name.rsplit(".", 1)[-1]
             pos = (call.lineno, call.col_offset)
             if last == "autocast" and autocast is None:
@@ -536,6 +540,9 @@ class Reader:
             bf = self.facts.get("batch_size")
             if bf is not None and bf.span is not None and (node is None or bf.span != span_of(node)):
                 ms.append(Mention("batch_size", bf.span, "definition"))
+        anchor = getattr(self.frameworks, "anchor", None)
+        if tl is None and anchor is not None:
+            ms.append(Mention("epoch_loop", span_of(anchor), "trainer"))
         if tl is not None:
             kind = "epoch_loop" if tl.kind in ("epoch", "single") else "step_loop"
             ms.append(Mention(kind, header_span(tl.node), self.ev.segment(tl.node.target)
@@ -649,6 +656,11 @@ def analyze_source(
         iterations = compute_iterations(facts, plan)
     except (RecursionError, MemoryError):
         error = "the file is nested too deeply to read"
+        facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
+        iterations = Iterations(None, None, None, error)
+        mentions = []
+    except Exception as exc:  # noqa: BLE001 - the editor must never see the reader crash
+        error = f"internal error in the reader: {type(exc).__name__}: {exc}"
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)
         mentions = []

@@ -22,6 +22,7 @@ from gpulens.analysis.values import (
     Symbol,
     TensorVal,
     V,
+    combine_sources,
     is_number,
     length_of,
     span_of,
@@ -40,11 +41,7 @@ def _num_args(ctx: CallCtx) -> list[V] | V:
 
 
 def _src(ctx: CallCtx, inputs: list[V]) -> str:
-    srcs = [v.source for v in inputs if v.source not in ("literal",)]
-    s = f"`{ctx.ev.segment(ctx.node)}`, line {ctx.node.lineno}"
-    if srcs:
-        s += " with " + "; ".join(dict.fromkeys(srcs))
-    return s if len(s) <= 240 else s[:239] + "…"
+    return combine_sources(ctx.ev.segment(ctx.node), ctx.node.lineno, inputs)
 
 
 def _convert(kind: str) -> Handler:

@@ -37,6 +37,8 @@ class Binding:
     #: A value computed elsewhere (config files executed by the script); values.V.
     preset: Any = None
     node: ast.AST | None = None
+    #: setitem bindings: the constant key of ``d[key] = value``.
+    key: Any = None
 
     @property
     def pos(self) -> tuple[int, int]:
@@ -146,6 +148,13 @@ class _Builder:
         if isinstance(st, ast.Assign):
             for t in st.targets:
                 self.bind_target(t, st.value, scope, conds, in_loop, "assign", ())
+                # d['k'] = v also changes d itself (for f(**d) and d.get('k')).
+                if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant):
+                    base = dotted_target(t.value)
+                    if base is not None:
+                        scope.add(Binding(base, scope, t.lineno, t.col_offset, "setitem",
+                                          value=st.value, conditions=conds, in_loop=in_loop,
+                                          node=t, key=t.slice.value))
             self.expr(st.value, scope, conds)
         elif isinstance(st, ast.AnnAssign):
             if st.value is not None:
@@ -241,6 +250,15 @@ class _Builder:
         elif isinstance(st, ast.Expr):
             self.expr(st.value, scope, conds)
             v = st.value
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Attribute)
+                and v.func.attr == "update"
+            ):
+                base = dotted_target(v.func.value)
+                if base is not None:
+                    scope.add(Binding(base, scope, v.lineno, v.col_offset, "update", value=v,
+                                      conditions=conds, in_loop=in_loop, node=v))
             if (
                 isinstance(v, ast.Call)
                 and isinstance(v.func, ast.Name)

@@ -189,14 +189,33 @@ class CallCtx:
         if keyword is not None:
             for kw in self.node.keywords:
                 if kw.arg == keyword:
-                    return self.ev.eval(kw.value, self.scope, self.pos, self.frame)
+                    v = self.ev.eval(kw.value, self.scope, self.pos, self.frame)
+                    if v.known and v.source == "literal":
+                        v = v.with_source(f"`{keyword}={self.ev.segment(kw.value, 40)}`,"
+                                          f" line {kw.value.lineno}")
+                    return v
         if index is not None and index < len(self.node.args):
             a = self.node.args[index]
             if isinstance(a, ast.Starred):
                 return unknown("passed with *args", span_of(a))
             if any(isinstance(x, ast.Starred) for x in self.node.args[:index]):
                 return unknown("arguments passed with *args", span_of(a))
-            return self.ev.eval(a, self.scope, self.pos, self.frame)
+            v = self.ev.eval(a, self.scope, self.pos, self.frame)
+            if v.known and v.source == "literal" and isinstance(v.value, int | float | str):
+                what = f" (`{keyword}`)" if keyword else ""
+                v = v.with_source(f"`{self.ev.segment(a, 40)}`, argument {index + 1}{what} of"
+                                  f" `{self.ev.segment(self.node.func, 40)}`, line {a.lineno}")
+            return v
+        if keyword is not None:
+            # f(**kwargs): look the keyword up in the splatted dict.
+            for kw in self.node.keywords:
+                if kw.arg is None:
+                    d = self.ev.eval(kw.value, self.scope, self.pos, self.frame)
+                    if not d.known:
+                        return unknown(f"`{keyword}` may come from `**{self.ev.segment(kw.value)}`:"
+                                       f" {d.reason}", span_of(kw.value))
+                    if isinstance(d.value, DictVal) and keyword in d.value.items:
+                        return d.value.items[keyword]
         return None
 
     def arg_node(self, index: int | None, keyword: str | None = None) -> ast.expr | None:
@@ -259,6 +278,13 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 
 _PRIMITIVE = (int, float, str, bool, type(None))
 
+#: Libraries whose calls are "only known at run time" (rather than "in a file not read").
+_LIBRARIES = frozenset({
+    "torch", "torchvision", "numpy", "os", "sys", "math", "random", "time", "json", "yaml",
+    "pathlib", "transformers", "datasets", "lightning", "pytorch_lightning", "timm", "tqdm",
+    "accelerate", "deepspeed", "wandb", "argparse", "itertools", "functools", "collections",
+})
+
 
 def is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
@@ -282,6 +308,23 @@ def _safe_binop(op: ast.operator, a: Any, b: Any) -> Any:
     if isinstance(r, int) and r.bit_length() > _MAX_INT_BITS * 4:
         raise OverflowError("number too large to fold")
     return r
+
+
+def combine_sources(text: str, line: int, inputs: list[V]) -> str:
+    """"`expr`, line N with <where its inputs came from>", flattening nested expressions."""
+    parts: list[str] = []
+    for v in inputs:
+        src = v.source
+        if src in ("literal", "import", "builtin", "comparison"):
+            continue
+        head, sep, rest = src.partition(" with ")
+        if sep and head.startswith("`") and head.endswith(f", line {line}"):
+            src = rest  # the inner expression is part of this one: keep only its inputs
+        parts.append(src)
+    out = f"`{text}`, line {line}"
+    if parts:
+        out += " with " + "; ".join(dict.fromkeys(parts))
+    return out if len(out) <= 240 else out[:239] + "…"
 
 
 def length_of(v: V) -> V:
@@ -483,6 +526,8 @@ class Evaluator:
         if b.value is None:
             return unknown(f"`{b.target}` (line {b.line}) is not readable statically", span)
         pos = (b.value.lineno, b.value.col_offset)
+        if b.kind in ("setitem", "update"):
+            return self._mutation(b, frame, earlier, pos)
         if b.kind == "aug":
             if b.in_loop:
                 return unknown(
@@ -496,14 +541,44 @@ class Evaluator:
             rhs = self.eval(b.value, b.scope, pos, frame)
             if b.op is None:
                 return unknown("no operator")
-            return self._binop(b.op, prev, rhs, b.node or b.value, f"{b.target} {self._optext(b)}")
+            return self._binop(b.op, prev, rhs, b.node or b.value, self._optext(b))
         v = self.eval(b.value, b.scope, pos, frame)
         for i in b.path:
             v = self._index(v, V(i, "literal"), b.value)
         if v.known and v.source == "literal":
             text = self.segment(b.value, 50)
-            v = v.with_source(f"`{b.target} = {text}`, line {b.line}", span_of(b.value))
+            code = f"return {text}" if b.target == "<return>" else f"{b.target} = {text}"
+            v = v.with_source(f"`{code}`, line {b.line}", span_of(b.value))
         return v
+
+    def _mutation(self, b: Binding, frame: Frame | None, earlier: list[Binding], pos: Pos) -> V:
+        """``d['k'] = v`` / ``d.update(...)``: the dict before, changed."""
+        prev = self._pick(earlier, frame)
+        if prev is None or not prev.known or not isinstance(prev.value, DictVal | Namespace):
+            if prev is not None and not prev.known:
+                return prev
+            return unknown(f"`{b.target}` is changed before the reader knows what it is")
+        items = dict(prev.value.items if isinstance(prev.value, DictVal) else prev.value.attrs)
+        assert b.value is not None
+        if b.kind == "setitem":
+            v = self.eval(b.value, b.scope, pos, frame)
+            items[b.key] = self._literal_source(v, b.value, f"`{b.target}[{b.key!r}]`")
+        else:
+            call = b.value
+            assert isinstance(call, ast.Call)
+            for a in call.args:
+                d = self.eval(a, b.scope, pos, frame)
+                if not d.known or not isinstance(d.value, DictVal):
+                    return unknown(f"`{self.segment(call)}` (line {b.line}) adds unknown keys")
+                items.update(d.value.items)
+            for kw in call.keywords:
+                if kw.arg is not None:
+                    v = self.eval(kw.value, b.scope, pos, frame)
+                    items[kw.arg] = self._literal_source(v, kw.value, f"`{kw.arg}=` in update()")
+        if isinstance(prev.value, Namespace):
+            return V(Namespace({str(k): x for k, x in items.items()}, prev.value.kind),
+                     prev.source, prev.span)
+        return V(DictVal(items), prev.source, prev.span)
 
     def _optext(self, b: Binding) -> str:
         return f"{self.segment(b.node, 60)}" if b.node is not None else "updated"
@@ -532,6 +607,16 @@ class Evaluator:
         default = self._param_default(fn, scope, name)
         if default is not None:
             return default
+        cls = scope.parent.node if scope.parent is not None else None
+        params = scope.params()
+        if isinstance(cls, ast.ClassDef) and params and params[0] == name:
+            # `self` in a method nobody in the file calls (Lightning hooks): the instance the
+            # file creates, when it creates exactly one.
+            made = [(c, s) for c, s in self.callers(cls.name) if isinstance(c.func, ast.Name)]
+            if len(made) == 1:
+                call, caller = made[0]
+                return self.instantiate(ClassVal(cls), call, caller,
+                                        (call.lineno, call.col_offset), None)
         return unknown(f"`{name}` is a parameter of `{fn.name}()` and no call to it was found")
 
     def _param_default(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope,
@@ -553,6 +638,15 @@ class Evaluator:
                     v, kd, f"default of parameter `{name}` of {fn.name}()"
                 )
         return None
+
+    def _arg_source(self, v: V, call: ast.Call, param: str, node: ast.expr) -> V:
+        if v.known and v.source == "literal":
+            return v.with_source(
+                f"`{param}={self.segment(node, 40)}` passed to"
+                f" `{self.segment(call.func, 40)}(…)`, line {node.lineno}",
+                span_of(node),
+            )
+        return v
 
     def _literal_source(self, v: V, node: ast.expr, what: str) -> V:
         if v.known and v.source == "literal":
@@ -599,7 +693,8 @@ class Evaluator:
             if isinstance(arg, ast.Starred):
                 return frame
             if i < len(positional):
-                frame.vars[positional[i]] = self.eval(arg, caller, pos, caller_frame)
+                frame.vars[positional[i]] = self._arg_source(
+                    self.eval(arg, caller, pos, caller_frame), call, positional[i], arg)
             elif a.vararg is None:
                 return None  # not this function (or a broken call)
         for kw in call.keywords:
@@ -610,7 +705,8 @@ class Evaluator:
                         if isinstance(k, str):
                             frame.vars[k] = val
                 continue
-            frame.vars[kw.arg] = self.eval(kw.value, caller, pos, caller_frame)
+            frame.vars[kw.arg] = self._arg_source(
+                self.eval(kw.value, caller, pos, caller_frame), call, kw.arg, kw.value)
         # Defaults for the rest.
         for p in [*positional, *(k.arg for k in a.kwonlyargs)]:
             if p not in frame.vars:
@@ -685,7 +781,13 @@ class Evaluator:
             test = self.eval(node.test, scope, pos, frame)
             if test.known and isinstance(test.value, _PRIMITIVE):
                 branch = node.body if test.value else node.orelse
-                return self.eval(branch, scope, pos, frame)
+                r = self.eval(branch, scope, pos, frame)
+                if r.known and "assumed" in test.source:
+                    # Keep the assumption visible: `'bfloat16' if cuda.is_bf16_supported()…`.
+                    what = test.source[test.source.index("assumed"):]
+                    text = f"`{self.segment(node, 70)}`, line {sp.line} ({what})"
+                    return V(r.value, text, r.span)
+                return r
             a = self.eval(node.body, scope, pos, frame)
             b = self.eval(node.orelse, scope, pos, frame)
             if a.known and b.known and a.value == b.value:
@@ -763,13 +865,12 @@ class Evaluator:
             return unknown(f"`{text}` divides by zero", sp)
         except (TypeError, ValueError, OverflowError) as exc:
             return unknown(f"`{text}` cannot be folded ({exc})", sp)
-        inputs = [s for s in (left.source, right.source) if s not in ("literal",)]
-        source = f"`{text}`, line {sp.line}"
-        if inputs:
-            source += " with " + "; ".join(dict.fromkeys(inputs))
-        if len(source) > 240:
-            source = source[:239] + "…"
-        return V(r, source, sp)
+        # Point at where the number is set (`EPOCHS = 5`) when a single named value feeds it.
+        named = [v for v in (left, right) if v.source not in ("literal",)]
+        if not named:
+            return V(r, "literal", sp)  # `5 * 8`: named by the assignment it appears in
+        where = named[0].span if len(named) == 1 and named[0].span is not None else sp
+        return V(r, combine_sources(text, sp.line, [left, right]), where)
 
     def _boolop(self, node: ast.BoolOp, scope: Scope, pos: Pos, frame: Frame | None) -> V:
         sp = span_of(node)
@@ -842,7 +943,12 @@ class Evaluator:
         b, i = base.value, idx.value
         if isinstance(b, DictVal):
             if i in b.items:
-                return b.items[i]
+                item = b.items[i]
+                if idx.source not in ("literal",) and item.source in ("import", "literal"):
+                    # {'bfloat16': torch.bfloat16, …}[dtype]: where the key came from matters.
+                    return V(item.value, combine_sources(self.segment(node, 40), sp.line, [idx]),
+                             idx.span or sp)
+                return item
             if base.source == "os.environ":
                 return unknown(f"environment variable {i} is set by the launcher at run time", sp)
             return unknown(f"key {i!r} is not in the dict", sp)
@@ -1066,6 +1172,13 @@ class Evaluator:
             r = handler(CallCtx(self, node, scope, pos, frame, name))
             if r is not None:
                 return r
+        root = name.split(".", 1)[0]
+        if root not in _LIBRARIES and root != "builtins":
+            return unknown(
+                f"`{self.segment(node, 60)}` comes from `{name.rsplit('.', 1)[0] or name}`,"
+                " which gpulens does not read (only this file)",
+                span_of(node),
+            )
         return unknown(f"`{self.segment(node, 60)}` is only known when the script runs",
                        span_of(node))
 

@@ -53,6 +53,8 @@ def _need(facts: Mapping[str, Fact], name: str) -> tuple[int | None, str | None]
     f = facts.get(name)
     if f is None or not f.known:
         why = f.reason if f is not None and f.reason else "not found in the script"
+        if "gpulens:" in why:
+            return None, f"{name} is unknown: {why}"
         return None, f"{name} is unknown ({why}); {HOW_TO_SUPPLY.format(name=name)}"
     v = f.value
     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -119,7 +121,8 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
         epochs = epochs_f.value
     else:
         why = epochs_f.reason if epochs_f is not None and epochs_f.reason else "not found"
-        e_reason = f"epochs is unknown ({why}); {HOW_TO_SUPPLY.format(name='epochs')}"
+        e_reason = (f"epochs is unknown: {why}" if "gpulens:" in why
+                    else f"epochs is unknown ({why}); {HOW_TO_SUPPLY.format(name='epochs')}")
     max_steps_f = facts.get("max_steps")
     max_steps = (
         max_steps_f.value
@@ -204,7 +207,7 @@ def _steps(
         drop_f = facts.get("drop_last")
         drop = bool(drop_f.value) if drop_f is not None and drop_f.known else False
         per, words = batches_per_epoch(n, b, 1, drop, False)
-        pf.append(f"{words} (reference)")
+        pf.append(f"{words.replace(' per epoch', ' per pass over the data')}")
     expl = f"the step loop runs {plan.step_words or count} = {count:,} iterations"
     if plan.accum_inside:
         opt = count
