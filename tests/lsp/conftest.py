@@ -29,6 +29,10 @@ async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest) -> 
     param: dict[str, Any] = getattr(request, "param", None) or {}
     root = Path(param.get("root", REPO))
     caps = client_capabilities(param.get("capabilities", "visual-studio-code"))
+    if caps.workspace is not None and param.get("refresh", True):
+        # Real VS Code supports workspace/inlayHint/refresh; pytest-lsp's recorded
+        # capabilities predate it.
+        caps.workspace.inlay_hint = types.InlayHintWorkspaceClientCapabilities(refresh_support=True)
     lsp_client.inlay_hint_refreshes = 0  # type: ignore[attr-defined]
 
     @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
@@ -52,4 +56,3 @@ async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest) -> 
     )
     yield
     await lsp_client.shutdown_session()
-

@@ -33,7 +33,7 @@ async def test_hints_respect_range(client: LanguageClient) -> None:
 
 async def test_hover_batch_size(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
-    text = await hover_at(client, uri, find(CLASSIC, "batch_size=BATCH_SIZE"))
+    text = await hover_at(client, uri, find(CLASSIC, "BATCH_SIZE, shuffle"))
     assert text is not None
     assert "Batch size" in text and "100" in text
     assert "linearly" in text  # the memory impact
@@ -59,7 +59,7 @@ async def test_zh_cn_locale(client: LanguageClient) -> None:
     result = await hints(client, uri)
     assert labels(result) == ["12 it/epoch", "60 it"]
     assert "每个 epoch" in tooltip(result[0])
-    text = await hover_at(client, uri, find(CLASSIC, "batch_size=BATCH_SIZE"))
+    text = await hover_at(client, uri, find(CLASSIC, "BATCH_SIZE, shuffle"))
     assert text is not None and "批次大小" in text and "显存" in text
 
 
@@ -69,7 +69,7 @@ async def test_zh_cn_locale(client: LanguageClient) -> None:
 async def test_language_setting_overrides_locale(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     await hints(client, uri)
-    text = await hover_at(client, uri, find(CLASSIC, "batch_size=BATCH_SIZE"))
+    text = await hover_at(client, uri, find(CLASSIC, "BATCH_SIZE, shuffle"))
     assert text is not None and "Batch size" in text and "批次" not in text
 
 

@@ -23,6 +23,9 @@ from gpulens.lsp.positions import byte_col_to_client
 from gpulens.lsp.settings import Settings
 
 PER_EPOCH_KINDS = ("batch_size",)
+#: ``batch_size`` mentions with this detail mark where the value is defined (a constant, an
+#: argparse default): hovers use them, the per-epoch hint goes only where the DataLoader uses it.
+DEFINITION = "definition"
 TOTAL_KINDS = ("epoch_loop", "step_loop")
 
 
@@ -120,8 +123,15 @@ def _anchor(view: View, mention: Mention, encoding: str) -> tuple[int, int] | No
     if line is None or line > len(view.lines):
         return None
     text = view.lines[line - 1]
+    raw = text.encode("utf-8", "surrogatepass")
     if mention.span.end_line == mention.span.line:
-        byte_col = mention.span.end_col
+        byte_col = min(mention.span.end_col, len(raw))
+        if mention.kind in TOTAL_KINDS:
+            # After the loop header's colon rather than before it.
+            rest = raw[byte_col:]
+            stripped = rest.lstrip(b" \t")
+            if stripped.startswith(b":"):
+                byte_col += len(rest) - len(stripped) + 1
     else:
         byte_col = len(text.rstrip().encode("utf-8", "surrogatepass"))
     return line - 1, byte_col_to_client(text, byte_col, encoding)
@@ -135,6 +145,8 @@ def compute_hints(view: View, settings: Settings, locale: str, encoding: str) ->
     seen: set[tuple[int, int, str]] = set()
     per_epoch_wanted = settings.per_epoch_hints and not (it.per_epoch is None and it.total)
     for mention in analysis.mentions:
+        if mention.kind in PER_EPOCH_KINDS and mention.detail == DEFINITION:
+            continue
         if mention.kind in PER_EPOCH_KINDS and per_epoch_wanted:
             kind = "per_epoch"
             label = per_epoch_label(it, locale)

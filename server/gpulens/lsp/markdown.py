@@ -45,6 +45,13 @@ def fmt_value(value: Any) -> str:
         return f"{value:g}"
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and isinstance(value.get("class"), str):
+        args = ", ".join(
+            f"{k}={fmt_value(v).replace(',', '') if isinstance(v, int) else fmt_value(v)}"
+            for k, v in value.items()
+            if k != "class"
+        )
+        return f"{value['class']}({args})"
     try:
         return json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
