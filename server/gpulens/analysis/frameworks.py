@@ -292,6 +292,9 @@ class Frameworks:
         facts["batch_size"] = fact_from("batch_size", get("per_device_train_batch_size"), sp)
         facts["epochs"] = fact_from("epochs", get("num_train_epochs"), sp)
         ms = get("max_steps")
+        if ms.known and isinstance(ms.value, int) and ms.value > 0:
+            facts["epochs"] = Fact("epochs", None,
+                                   f"not used: max_steps={ms.value} overrides num_train_epochs")
         facts["max_steps"] = (
             fact_from("max_steps", ms, sp) if not ms.known or ms.value != -1
             else Fact("max_steps", None, "Hugging Face default max_steps=-1 (train by epochs)")

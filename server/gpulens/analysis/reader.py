@@ -278,6 +278,11 @@ class Reader:
             self.facts["grad_accum_steps"] = fact_from("grad_accum_steps", steps, span_of(acc.span))
             accum_inside = acc.inside
             rounding = acc.rounding
+        elif self._accelerator("gradient_accumulation_steps") is not None:
+            acc_v = self._accelerator("gradient_accumulation_steps")
+            assert acc_v is not None
+            self.facts["grad_accum_steps"] = fact_from("grad_accum_steps", acc_v)
+            rounding = "ceil"  # accelerate also syncs on the last batch of the dataloader
         else:
             div = self._loss_division(tl)
             if div is not None:
@@ -291,6 +296,8 @@ class Reader:
             self.facts["epochs"] = Fact.unknown("epochs", f"{reason}; {SUPPLY.format(name='epochs')}")
             self.facts["max_steps"] = Fact.unknown("max_steps", reason)
             return LoopPlan("none", reason=reason, shards=shards)
+        if any(name.rsplit(".", 1)[-1] == "Accelerator" for _c, _s, name in self.canon):
+            shards = True  # accelerator.prepare() wraps the loader with a distributed sampler
         if tl.kind in ("epoch", "single"):
             self.facts["epochs"] = fact_from("epochs", tl.count, span_of(tl.node))
             self.facts["max_steps"] = Fact("max_steps", None, "not used: the script trains by epochs")
@@ -308,6 +315,19 @@ class Reader:
             if v is not None and v.known and isinstance(v.value, int):
                 self.facts["batch_size"] = fact_from("batch_size", v)
                 return
+
+    def _accelerator(self, key: str) -> V | None:
+        """A keyword of ``Accelerator(...)`` (Hugging Face accelerate), if the script makes one."""
+        for call, scope, name in self.canon:
+            if name.rsplit(".", 1)[-1] == "Accelerator":
+                for kw in call.keywords:
+                    if kw.arg == key:
+                        v = self.ev.eval(kw.value, scope, (call.lineno, call.col_offset))
+                        if v.known and v.source == "literal":
+                            v = v.with_source(f"`Accelerator({key}={self.ev.segment(kw.value)})`"
+                                              f", line {call.lineno}")
+                        return v
+        return None
 
     def _loss_division(self, tl: TrainLoop | None) -> Fact | None:
         if tl is None:
@@ -399,6 +419,15 @@ class Reader:
         for f in (autocast, scaler, cast):
             if f is not None and (f.known or f is autocast):
                 self.facts["precision"] = f
+                return
+        mp = self._accelerator("mixed_precision")
+        if mp is not None:
+            modes = {"bf16": "amp_bf16", "fp16": "amp_fp16", "no": "fp32", "fp8": "fp8"}
+            if mp.known and mp.value in modes:
+                self.facts["precision"] = Fact("precision", modes[mp.value], mp.source, mp.span)
+                return
+            if not mp.known:
+                self.facts["precision"] = Fact.unknown("precision", f"Accelerator: {mp.reason}")
                 return
         self.facts["precision"] = Fact("precision", "fp32", "no autocast or dtype cast found")
 

@@ -670,6 +670,7 @@ def register(ev: Evaluator) -> None:
     h["torch.distributed.get_world_size"] = _world_size_call
     h["get_world_size"] = _world_size_call
     h["torch.distributed.get_rank"] = _rank_call
+    h["torch.cuda.device_count"] = _world_size_call
     ev.method_handlers["parse_args"] = _parse_args(known=False)
     ev.method_handlers["parse_known_args"] = _parse_args(known=True)
     ev.method_handlers["add_argument_group"] = _parser_method_returns_parser

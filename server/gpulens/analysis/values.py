@@ -201,7 +201,8 @@ class CallCtx:
             if any(isinstance(x, ast.Starred) for x in self.node.args[:index]):
                 return unknown("arguments passed with *args", span_of(a))
             v = self.ev.eval(a, self.scope, self.pos, self.frame)
-            if v.known and v.source == "literal" and isinstance(v.value, int | float | str):
+            if v.known and v.source == "literal" and keyword is not None and isinstance(
+                    v.value, int | float | str):
                 what = f" (`{keyword}`)" if keyword else ""
                 v = v.with_source(f"`{self.ev.segment(a, 40)}`, argument {index + 1}{what} of"
                                   f" `{self.ev.segment(self.node.func, 40)}`, line {a.lineno}")
@@ -594,6 +595,7 @@ class Evaluator:
                 continue
             if name in frame.vars:
                 values.append(frame.vars[name])
+        values.extend(self._spawn_args(fn, scope, name))
         if values:
             first = values[0]
             if all(v.known and first.known and v.value == first.value for v in values):
@@ -618,6 +620,27 @@ class Evaluator:
                 return self.instantiate(ClassVal(cls), call, caller,
                                         (call.lineno, call.col_offset), None)
         return unknown(f"`{name}` is a parameter of `{fn.name}()` and no call to it was found")
+
+    def _spawn_args(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope, name: str
+    ) -> list[V]:
+        """``mp.spawn(fn, args=(a, b), nprocs=n)``: fn(rank, a, b) in each process."""
+        params = scope.params()
+        if name not in params or params.index(name) == 0:
+            return []
+        out: list[V] = []
+        for call, caller in self.callers("spawn"):
+            if not (call.args and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id == fn.name):
+                continue
+            for kw in call.keywords:
+                if kw.arg == "args" and isinstance(kw.value, ast.Tuple):
+                    i = params.index(name) - 1
+                    if i < len(kw.value.elts):
+                        node = kw.value.elts[i]
+                        v = self.eval(node, caller, (call.lineno, call.col_offset))
+                        out.append(self._arg_source(v, call, name, node))
+        return out
 
     def _param_default(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope,
                        name: str) -> V | None:

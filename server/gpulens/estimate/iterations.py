@@ -159,7 +159,9 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
         upd_words = ""
     if plan.mode in ("lightning", "hf") and max_steps is not None:
         # The trainers stop at max_steps optimizer steps (or at max_epochs, whichever is first).
-        cap_total = upd * epochs if epochs is not None and epochs > 0 else None
+        # Lightning stops at whichever comes first; HF's max_steps overrides num_train_epochs.
+        cap_total = (upd * epochs if plan.mode == "lightning" and epochs is not None
+                     and epochs > 0 else None)
         steps = max_steps if cap_total is None else min(max_steps, math.floor(cap_total))
         if upd > 0:
             full, rest = divmod(steps, upd)
