@@ -17,6 +17,7 @@ from gpulens.lsp.markdown import (
     fact_rows,
     fmt_count,
     fmt_value,
+    is_missing,
     unknown_help,
 )
 from gpulens.lsp.positions import byte_col_to_client
@@ -86,14 +87,16 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
     lines: list[str] = []
     if value is None:
         lines.append(f"**{ui('unknown_title', locale)}**")
-        if it.reason:
-            lines += ["", escape(it.reason)]
         missing = [
             name
             for name in ITERATION_FACTS
-            if name in analysis.facts and not analysis.facts[name].known
+            if is_missing(analysis.facts.get(name))
         ]
-        for name in missing or []:
+        if focus == "total" and it.per_epoch is not None:
+            missing = [n for n in missing if n in ("epochs", "max_steps")]
+        if it.reason and not missing:
+            lines += ["", escape(it.reason)]
+        for name in missing:
             lines += ["", *unknown_help(name, analysis.facts.get(name), locale)]
     else:
         title = ui("per_epoch_title" if focus == "per_epoch" else "total_title", locale)
@@ -188,7 +191,7 @@ def describe_unknown(view: View, locale: str) -> str | None:
     if it.total is not None or view.analysis.error is not None:
         return None
     facts = view.analysis.facts
-    missing = [n for n in ITERATION_FACTS if n in facts and not facts[n].known]
+    missing = [n for n in ITERATION_FACTS if is_missing(facts.get(n))]
     reason = it.reason or ", ".join(
         f"{fact_label(n, locale)}: {facts[n].reason or ui('unknown', locale)}" for n in missing
     )

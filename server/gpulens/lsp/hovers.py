@@ -25,8 +25,9 @@ KIND_FACT: dict[str, str | None] = {
     "epochs": "epochs",
     "epoch_loop": "epochs",
     "step_loop": "max_steps",
+    "max_steps": "max_steps",
     "dataset": "dataset_size",
-    "dataloader": "batch_size",
+    "dataloader": None,
     "optimizer": "optimizer",
     "learning_rate": "learning_rate",
     "weight_decay": "weight_decay",
@@ -38,12 +39,30 @@ KIND_FACT: dict[str, str | None] = {
     "activation": None,
 }
 
+#: Mentions whose value is an argument of another, class-valued fact: kind → (fact, key).
+KIND_OPTION: dict[str, tuple[str, str]] = {
+    "weight_decay": ("optimizer", "weight_decay"),
+    "learning_rate": ("optimizer", "lr"),
+}
+
+#: Details that name a kind of place rather than code (not worth showing).
+PLAIN_DETAILS = frozenset({"definition", "epoch", "step", "while", "for"})
+
 #: The concept text a mention's hover explains, by mention kind.
-KIND_CONCEPT: dict[str, str] = {"epoch_loop": "epochs"}
+KIND_CONCEPT: dict[str, str] = {"epoch_loop": "epochs", "max_steps": "step_loop"}
 
 #: Mentions whose hover also shows the iteration computation.
 ITERATION_KINDS = frozenset(
-    {"batch_size", "epochs", "epoch_loop", "step_loop", "dataset", "dataloader", "grad_accum"}
+    {
+        "batch_size",
+        "epochs",
+        "epoch_loop",
+        "step_loop",
+        "max_steps",
+        "dataset",
+        "dataloader",
+        "grad_accum",
+    }
 )
 
 
@@ -82,6 +101,13 @@ def _optimizer_name(mention: Mention, fact: Fact | None) -> str | None:
     return None
 
 
+def _option(fact: Fact | None, key: str) -> object:
+    """An argument of a class-valued fact (``{"class": "SGD", "momentum": 0.9}``)."""
+    if fact is None or not isinstance(fact.value, dict):
+        return None
+    return fact.value.get(key)
+
+
 def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) -> list[str]:
     it = view.analysis.iterations
     lines: list[str] = []
@@ -110,6 +136,9 @@ def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) ->
         if name:
             count, note_en, note_zh = OPTIMIZER_STATE[name]
             note = note_zh if locale == "zh-cn" else note_en
+            momentum = _option(fact, "momentum")
+            if name == "SGD" and isinstance(momentum, (int, float)):
+                count = "1" if momentum else "0"
             lines.append(ui("optimizer_state", locale, count=count, note=note))
     return lines
 
@@ -120,12 +149,20 @@ def hover_markdown(view: View, mention: Mention, locale: str) -> str:
     info = concept(KIND_CONCEPT.get(mention.kind, mention.kind), locale)
     title = info.title if info else mention.kind.replace("_", " ")
     out: list[str] = []
+    option = KIND_OPTION.get(mention.kind)
+    if (fact is None or not fact.known) and option is not None:
+        value = _option(view.analysis.facts.get(option[0]), option[1])
+        if value is not None:
+            fact = Fact(mention.kind, value, "", None)
+            fact_name = None
     if fact is not None and fact.known:
         out.append(f"### {title}: {escape(fmt_value(fact.value))}")
     else:
         out.append(f"### {title}")
-    if mention.detail:
-        out.append(f"{ui('detail', locale)}: {code(mention.detail)}")
+    detail = mention.detail
+    if detail and detail not in PLAIN_DETAILS:
+        shown = detail if detail.startswith("`") else code(detail)
+        out.append(f"{ui('detail', locale)}: {shown}")
     if fact is not None and fact_name is not None:
         if fact.known:
             source = provenance(fact, view, locale)

@@ -33,6 +33,16 @@ PRAGMA_EXAMPLES: dict[str, str] = {
 }
 
 
+def is_missing(fact: Fact | None) -> bool:
+    """Unknown and needed: the reader says why (``Fact.unknown``)."""
+    return fact is not None and not fact.known and fact.reason is not None
+
+
+def is_unused(fact: Fact) -> bool:
+    """No value because the script does not use it (``max_steps`` in an epoch loop...)."""
+    return not fact.known and fact.reason is None
+
+
 def fmt_value(value: Any) -> str:
     """A fact value as a user reads it: 1,200 · 0.001 · True · AdamW · [1, 2]."""
     if isinstance(value, bool) or value is None:
@@ -92,7 +102,10 @@ def provenance(fact: Fact, view: View, locale: str) -> str:
     """``argparse default of --batch-size · line 12``."""
     parts = [escape(fact.source)] if fact.source and fact.source != "unknown" else []
     loc = where(fact, view, locale)
-    if loc:
+    # The reader's own words usually name the line already ("`BATCH_SIZE = 100`, line 12").
+    if loc and not (
+        view.line_map is None and fact.span is not None and f"line {fact.span.line}" in fact.source
+    ):
         parts.append(loc)
     return " · ".join(parts)
 
@@ -100,7 +113,7 @@ def provenance(fact: Fact, view: View, locale: str) -> str:
 def fact_rows(view: View, names: tuple[str, ...], locale: str) -> list[str]:
     """A markdown table of the named facts present in the analysis."""
     facts = view.analysis.facts
-    present = [facts[n] for n in names if n in facts]
+    present = [facts[n] for n in names if n in facts and not is_unused(facts[n])]
     if not present:
         return []
     rows = [

@@ -138,12 +138,10 @@ class GpulensServer(LanguageServer):
 
     def _unknown_diagnostic(self, view: View, message: str) -> types.Diagnostic:
         from gpulens.lsp.concepts import ui
-        from gpulens.lsp.markdown import ITERATION_FACTS, pragma
+        from gpulens.lsp.markdown import ITERATION_FACTS, is_missing, pragma
 
         facts = view.analysis.facts
-        missing = next(
-            (n for n in ITERATION_FACTS if n in facts and not facts[n].known), "dataset_size"
-        )
+        missing = next((n for n in ITERATION_FACTS if is_missing(facts.get(n))), "dataset_size")
         anchor = next(
             (
                 m
