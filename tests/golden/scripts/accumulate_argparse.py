@@ -1,3 +1,4 @@
+# ruff: noqa  (a training script as users write them: golden-test input, not project code)
 """Golden fixture: argparse defaults, gradient accumulation, AdamW, cosine schedule, AMP."""
 
 import argparse

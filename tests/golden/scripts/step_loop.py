@@ -1,3 +1,4 @@
+# ruff: noqa  (a training script as users write them: golden-test input, not project code)
 """Golden fixture: a nanoGPT-style step loop with no DataLoader."""
 
 import torch
