@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one configuration per line reads better than wrapped calls)
 """The layer catalog against torch itself: every entry, many configurations.
 
 For each configuration the catalog's answer (parameter and buffer names, shapes, dtypes,
@@ -642,3 +643,32 @@ def test_bytes_follow_dtype_and_int64_counters() -> None:
 def test_transformer_defaults_match_pytorch_count() -> None:
     # nn.Transformer() with its documented defaults: 44,140,544 parameters.
     assert build("Transformer").params == 44_140_544
+
+
+def test_mutations_mirror_torch_modules() -> None:
+    """Tied weights, replaced heads and frozen parts, checked against the same edits in torch."""
+    from gpulens.estimate.layers import custom
+
+    # GPT-style tie: lm_head.weight = wte.weight.
+    t_model = nn.Module()
+    t_model.wte = nn.Embedding(100, 16)
+    t_model.blocks = nn.ModuleList([nn.Linear(16, 16) for _ in range(2)])
+    t_model.lm_head = nn.Linear(16, 100, bias=False)
+    t_model.lm_head.weight = t_model.wte.weight
+    wte = build("Embedding", (100, 16))
+    head = build("Linear", (16, 100), {"bias": False})
+    blocks = build("ModuleList", ([build("Linear", (16, 16)) for _ in range(2)],))
+    model = custom("GPT", [("wte", wte), ("blocks", blocks), ("lm_head", head)])
+    model.set_tensor("lm_head.weight", wte.own_tensors[0])  # type: ignore[index]
+    assert model.params == sum(p.numel() for p in set(t_model.parameters()))
+
+    # Replace a head, freeze the backbone.
+    t_model.lm_head = nn.Linear(16, 5)
+    model.set_child("lm_head", build("Linear", (16, 5)))
+    t_model.blocks.requires_grad_(False)
+    model.child("blocks").requires_grad_(False)
+    params = set(t_model.parameters())
+    assert model.params == sum(p.numel() for p in params)
+    assert model.trainable_params == sum(p.numel() for p in params if p.requires_grad)
+    with pytest.raises(Unresolved):
+        model.forward((2, 16))

@@ -21,9 +21,10 @@ never imports torch, and every function here is cheap enough to run on each edit
 from __future__ import annotations
 
 import ast
-import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from gpulens.estimate.shapes import (
@@ -64,6 +65,8 @@ __all__ = [
     "UnknownLayerError",
     "Unresolved",
     "build",
+    "clone",
+    "custom",
     "lookup",
 ]
 
@@ -257,10 +260,11 @@ class Args(Mapping[str, Any]):
 _DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int64": 8}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class TensorInfo:
     """One registered parameter or buffer. Compared by identity, like torch tensors in
-    ``set(model.parameters())``: the reader ties weights by reusing the same object.
+    ``set(model.parameters())``: the reader ties weights by reusing the same object
+    (:meth:`LayerInfo.set_tensor`), and freezes one with ``t.requires_grad = False``.
 
     ``dtype`` is "float" for the module's floating dtype (fp32 unless the model is cast or an
     explicit ``dtype=`` was given) and "int64" for counters like ``num_batches_tracked``.
@@ -307,19 +311,26 @@ class LazyRule:
 @dataclass(frozen=True)
 class LayerSpec:
     kind: str
-    signature: Signature
+    signature_text: str
     init: InitFn
     forward: ForwardFn
     doc: str = ""
     lazy: LazyRule | None = None
 
+    @cached_property
+    def signature(self) -> Signature:
+        """Parsed on first use: importing the catalog stays cheap."""
+        return Signature.parse(self.signature_text)
 
-@dataclass(frozen=True, eq=False)
+
+@dataclass(eq=False)
 class LayerInfo:
     """A module as torch would build it: own tensors, children, and a shape function.
 
     ``own_tensors`` is ``None`` when they cannot be known statically (``reason`` says why); the
-    totals (``params`` ...) are then ``None`` too, never a silent undercount.
+    totals (``params`` ...) are then ``None`` too, never a silent undercount. Like a torch
+    module it is mutable where scripts mutate modules: :meth:`set_child` (``model.fc = ...``),
+    :meth:`set_tensor` (tied weights), :meth:`requires_grad_` (frozen parts).
     """
 
     kind: str
@@ -358,6 +369,35 @@ class LayerInfo:
         for part in path.split("."):
             module = dict(module.children)[part]
         return module
+
+    # -- mutation, mirroring what scripts do to modules ---------------------------------------
+    def set_child(self, path: str, module: LayerInfo) -> None:
+        """``model.fc = nn.Linear(512, 10)``: replace (or add) a submodule; the last assignment
+        is what exists."""
+        parent_path, _, name = path.rpartition(".")
+        parent = self.child(parent_path) if parent_path else self
+        kids = dict(parent.children)
+        kids[name] = module
+        parent.children = tuple(kids.items())
+
+    def set_tensor(self, path: str, tensor: TensorInfo) -> None:
+        """``self.head.weight = self.embed.weight``: the same TensorInfo object in two places
+        counts once, as the same Parameter does in torch."""
+        parent_path, _, name = path.rpartition(".")
+        module = self.child(parent_path) if parent_path else self
+        if module.own_tensors is None:
+            return
+        # The object keeps its identity (that is what tying means); named_tensors() reports it
+        # under the first path it meets, as torch's named_parameters() does.
+        kept = [t for t in module.own_tensors if t.name != name]
+        module.own_tensors = (*kept, tensor)
+
+    def requires_grad_(self, requires_grad: bool = True) -> LayerInfo:
+        """``module.requires_grad_(False)``: every parameter below (buffers never need grad)."""
+        for _, t in self.named_tensors():
+            if not t.buffer:
+                t.requires_grad = requires_grad
+        return self
 
     @property
     def known(self) -> bool:
@@ -480,10 +520,46 @@ def build(
     return LayerInfo(spec.kind, a, parts.tensors, parts.children, None, spec)
 
 
-def clone(info: LayerInfo) -> LayerInfo:
+def clone(info: LayerInfo, memo: dict[int, Any] | None = None) -> LayerInfo:
     """A deep copy with fresh tensors, as ``copy.deepcopy(module)`` (TransformerEncoder's
-    layers are copies of the layer passed in, each with its own parameters)."""
-    return copy.deepcopy(info)
+    layers are copies of the layer passed in, each with its own parameters). Sharing inside the
+    copied tree is preserved, as deepcopy does; arguments are shared (they are not state)."""
+    memo = {} if memo is None else memo
+    if id(info) in memo:
+        copied: LayerInfo = memo[id(info)]
+        return copied
+    tensors = None
+    if info.own_tensors is not None:
+        tensors = tuple(_clone_tensor(t, memo) for t in info.own_tensors)
+    children = tuple((name, clone(child, memo)) for name, child in info.children)
+    new = LayerInfo(info.kind, info.args, tensors, children, info.reason, info.spec)
+    memo[id(info)] = new
+    return new
+
+
+def _clone_tensor(t: TensorInfo, memo: dict[int, Any]) -> TensorInfo:
+    if id(t) not in memo:
+        memo[id(t)] = dataclasses.replace(t)
+    copied: TensorInfo = memo[id(t)]
+    return copied
+
+
+def _custom_forward(
+    info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str, Any]
+) -> Output:
+    raise Unresolved(f"{info.kind}: forward() is not in the catalog")
+
+
+def custom(
+    kind: str,
+    children: Sequence[tuple[str, LayerInfo]] = (),
+    tensors: Sequence[TensorInfo] = (),
+) -> LayerInfo:
+    """A user-defined ``nn.Module`` subclass as a LayerInfo, so that totals over a model (unique
+    tensors, shared submodules, frozen parts) follow the same rules as catalog layers. Its
+    forward is the reader's business (calling it raises Unresolved)."""
+    spec = LayerSpec(kind, "*args, **kwargs", _no_tensors, _custom_forward, "user module")
+    return LayerInfo(kind, Args(kind, {}), tuple(tensors), tuple(children), None, spec)
 
 
 def _register(
@@ -496,7 +572,7 @@ def _register(
 ) -> None:
     REGISTRY[kind] = LayerSpec(
         kind,
-        Signature.parse(signature),
+        signature,
         init or _no_tensors,
         forward or _same_shape,
         doc,
