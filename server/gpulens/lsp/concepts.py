@@ -245,7 +245,7 @@ UI: dict[str, dict[str, str]] = {
         "why": "Why",
         "how_to_supply": "How to supply it",
         "pragma_hint": "add a pragma comment anywhere in the file, e.g. `{pragma}`",
-        "setting_hint": "or set `gpulens.overrides` to `{{\"{name}\": …}}` in the editor settings",
+        "setting_hint": 'or set `gpulens.overrides` to `{{"{name}": …}}` in the editor settings',
         "args_hint": "or give the script's arguments in `gpulens.scriptArgs` "
         "(or `args` in `.vscode/launch.json`)",
         "computation": "Computation",
@@ -277,7 +277,7 @@ UI: dict[str, dict[str, str]] = {
         "why": "原因",
         "how_to_supply": "如何补充",
         "pragma_hint": "在文件任意位置加一行注释，例如 `{pragma}`",
-        "setting_hint": "或在编辑器设置中把 `gpulens.overrides` 设为 `{{\"{name}\": …}}`",
+        "setting_hint": '或在编辑器设置中把 `gpulens.overrides` 设为 `{{"{name}": …}}`',
         "args_hint": "或在 `gpulens.scriptArgs`（或 `.vscode/launch.json` 的 `args`）"
         "中给出脚本参数",
         "computation": "计算过程",

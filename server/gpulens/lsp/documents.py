@@ -29,6 +29,9 @@ from gpulens.lsp.positions import clean_text
 
 log = logging.getLogger(__name__)
 
+#: How an exception raised by the reader is reported (the server keeps running).
+INTERNAL_ERROR = "internal error in the reader"
+
 #: ``analyze(source, path=..., script_args=..., overrides=..., world_size=...)``
 Analyzer = Callable[..., Analysis]
 
@@ -305,7 +308,7 @@ class DocumentManager:
             analysis = failed_analysis(inputs.path, "the file is too large to read")
         except Exception as exc:  # the reader must never take the server down
             log.exception("analysis of %s failed", inputs.path)
-            analysis = failed_analysis(inputs.path, f"internal error in the reader: {exc!r}")
+            analysis = failed_analysis(inputs.path, f"{INTERNAL_ERROR}: {exc!r}")
         result = Result(
             version=version,
             key=key,

@@ -87,11 +87,7 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
     lines: list[str] = []
     if value is None:
         lines.append(f"**{ui('unknown_title', locale)}**")
-        missing = [
-            name
-            for name in ITERATION_FACTS
-            if is_missing(analysis.facts.get(name))
-        ]
+        missing = [name for name in ITERATION_FACTS if is_missing(analysis.facts.get(name))]
         if focus == "total" and it.per_epoch is not None:
             missing = [n for n in missing if n in ("epochs", "max_steps")]
         if it.reason and not missing:

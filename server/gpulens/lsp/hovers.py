@@ -185,5 +185,3 @@ def hover_markdown(view: View, mention: Mention, locale: str) -> str:
     if view.stale_error:
         out += ["", f"_{escape(ui('stale', locale, error=view.stale_error))}_"]
     return "\n".join(out)
-
-

@@ -130,9 +130,7 @@ def _same_file(program: str, file: Path, folder: Path) -> bool:
     if not path.is_absolute():
         path = folder / path
     try:
-        return os.path.normcase(os.path.realpath(path)) == os.path.normcase(
-            os.path.realpath(file)
-        )
+        return os.path.normcase(os.path.realpath(path)) == os.path.normcase(os.path.realpath(file))
     except (OSError, ValueError):
         return False
 

@@ -19,7 +19,7 @@ from pygls.uris import to_fs_path
 
 from gpulens import __version__
 from gpulens.lsp import hints as hint_render
-from gpulens.lsp.documents import DocumentManager, Inputs, View
+from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
 from gpulens.lsp.hovers import hover_markdown, mention_at
 from gpulens.lsp.launch import launch_args
 from gpulens.lsp.positions import UTF8, UTF16, UTF32, byte_col_to_client
@@ -126,6 +126,11 @@ class GpulensServer(LanguageServer):
     # -- output (always on the event loop) ---------------------------------------------------
 
     def publish(self, uri: str, view: View) -> None:
+        error = view.current.analysis.error
+        if error is not None and error.startswith(INTERNAL_ERROR):
+            self.window_log_message(
+                types.LogMessageParams(type=types.MessageType.Warning, message=f"{uri}: {error}")
+            )
         diagnostics: list[types.Diagnostic] = []
         message = hint_render.describe_unknown(view, self.locale)
         if message is not None:
@@ -239,24 +244,35 @@ async def initialized(ls: GpulensServer, params: types.InitializedParams) -> Non
         ls.documents.invalidate_all()
         ls.refresh_hints()
     caps = ls.client_capabilities.workspace
-    dyn = caps.did_change_configuration if caps else None
-    if dyn is not None and dyn.dynamic_registration:
+    registrations: list[types.Registration] = []
+    config_caps = caps.did_change_configuration if caps else None
+    if config_caps is not None and config_caps.dynamic_registration:
+        registrations.append(
+            types.Registration(
+                id="gpulens-configuration",
+                method=types.WORKSPACE_DID_CHANGE_CONFIGURATION,
+                register_options=types.DidChangeConfigurationRegistrationOptions(section=SECTION),
+            )
+        )
+    watch_caps = caps.did_change_watched_files if caps else None
+    if watch_caps is not None and watch_caps.dynamic_registration:
+        # launch.json edited outside the editor: script arguments may change.
+        registrations.append(
+            types.Registration(
+                id="gpulens-launch-json",
+                method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                    watchers=[types.FileSystemWatcher(glob_pattern="**/.vscode/launch.json")]
+                ),
+            )
+        )
+    if registrations:
         try:
             await ls.client_register_capability_async(
-                types.RegistrationParams(
-                    registrations=[
-                        types.Registration(
-                            id="gpulens-configuration",
-                            method=types.WORKSPACE_DID_CHANGE_CONFIGURATION,
-                            register_options=types.DidChangeConfigurationRegistrationOptions(
-                                section=SECTION
-                            ),
-                        )
-                    ]
-                )
+                types.RegistrationParams(registrations=registrations)
             )
         except Exception as exc:
-            log.warning("could not register for configuration changes: %r", exc)
+            log.warning("could not register for configuration or file changes: %r", exc)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -115,7 +115,7 @@ def parse_settings(raw: object) -> Settings:
         norm = normalize_locale(lang_value) if lang_value.lower() != "auto" else "auto"
         language = norm
     elif lang_value is not None:
-        problems.append("gpulens.language should be \"auto\", \"en\" or \"zh-cn\"")
+        problems.append('gpulens.language should be "auto", "en" or "zh-cn"')
 
     return Settings(
         per_epoch_hints=per_epoch,
