@@ -783,8 +783,8 @@ def _conv_fwd(n: int, transposed: bool) -> ForwardFn:
                         f"dilation, got output_padding={op[i]}, stride={s[i]}, dilation={d[i]}"
                     )
                 length = conv_transpose_out(size, k[i], s[i], p[i], d[i], op[i])
-                if length is not None and length <= 0:
-                    raise ShapeError(f"{info.kind}: output size {length} is too small for {fmt(x)}")
+                if length is not None and length < 0:
+                    raise ShapeError(f"{info.kind}: output size {length} is negative for {fmt(x)}")
                 out.append(length)
         else:
             padding = a.raw("padding")
@@ -1615,6 +1615,13 @@ def _pool_fwd(n: int, kind: str) -> ForwardFn:
                     f"{info.kind}: pad should be at most half of kernel size, got "
                     f"padding={pi}, kernel_size={ki}"
                 )
+        if kind == "lp" and n == 1 and not isinstance(a.raw("kernel_size"), int):
+            raise ShapeError(f"{info.kind}: kernel_size must be an int")
+        if n == 3 and kind != "max":
+            # ATen's 3D avg pooling wants the unpadded input at least as large as the kernel.
+            for size, ki in zip(x[-n:], k, strict=True):
+                if size is not None and size < ki:
+                    raise ShapeError(f"{info.kind}: input {fmt(x)} smaller than kernel {k}")
         ceil = a.flag("ceil_mode")
         out = tuple(pool_out(x[-n + i], k[i], s[i], p[i], d[i], ceil) for i in range(n))
         if any(o is not None and o <= 0 for o in out):
@@ -1645,7 +1652,7 @@ def _adaptive_fwd(n: int) -> ForwardFn:
         for i, sz in enumerate(sizes):
             if sz is UNKNOWN:
                 out.append(None)
-            elif sz is None:
+            elif sz is None and n > 1:
                 out.append(x[-n + i])
             elif isinstance(sz, int):
                 out.append(sz)
@@ -1801,6 +1808,8 @@ def _upsample_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[
         if len(factors) != n:
             raise ShapeError(f"{info.kind}: scale_factor {factor!r} does not match {n} dims")
         out = tuple(scale(v, float(f)) for v, f in zip(x[2:], factors, strict=False))
+    if mode != "area" and any(v is not None and v <= 0 for v in (*x[2:], *out)):
+        raise ShapeError(f"{info.kind}: input and output sizes should be > 0, got {fmt(out)}")
     return (*x[:2], *out)
 
 
@@ -1916,7 +1925,7 @@ def _pad_fwd(n: int, mode: str) -> ForwardFn:
                 if mode == "circular" and max(left, right) > size:
                     raise ShapeError(f"{info.kind}: padding wraps around more than once")
             new = add(size, left, right)
-            if new is not None and new < (0 if mode == "constant" else 1):
+            if new is not None and new < 0:
                 raise ShapeError(f"{info.kind}: resulting size {new} is invalid for {fmt(x)}")
             out[j] = new
         return tuple(out)
