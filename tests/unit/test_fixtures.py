@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from gpulens.analysis import FACT_NAMES, analyze
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -162,9 +162,8 @@ def _randint(ctx: CallCtx) -> V | None:
     if size is None and ctx.node.args:
         last = len(ctx.node.args) - 1
         v = ctx.arg(last)
-        if v is not None and v.known and isinstance(v.value, SeqVal):
-            size = v
-        elif len(ctx.node.args) == 3 and ctx.name.startswith("numpy"):
+        is_tuple = v is not None and v.known and isinstance(v.value, SeqVal)
+        if is_tuple or (len(ctx.node.args) == 3 and ctx.name.startswith("numpy")):
             size = v
     if size is None:
         return V(TensorVal(None, "a scalar"), "randint", ctx.span)
@@ -308,7 +307,7 @@ def _random_split(ctx: CallCtx) -> V | None:
         else:
             # torch.utils.data.random_split: floor each fraction, then hand out the remainder
             # one sample at a time to the first splits (round-robin).
-            fl = [int(math.floor(total.value * f)) for f in nums]
+            fl = [math.floor(total.value * f) for f in nums]
             rem = total.value - sum(fl)
             for i in range(rem):
                 fl[i % len(fl)] += 1

@@ -80,7 +80,7 @@ class Frameworks:
         return out
 
     def _find_anchor(self, method: str) -> None:
-        for call, _scope in self.ev.table.calls:
+        for call, _scope in self.ev.callers(method):
             f = call.func
             if isinstance(f, ast.Attribute) and f.attr == method and "trainer" in (
                     self.ev.segment(f.value).lower()):
@@ -117,7 +117,8 @@ class Frameworks:
         where = f"Lightning `{name.rsplit('.', 1)[-1]}` at line {call.lineno}"
         max_steps = kw.get("max_steps")
         max_epochs = kw.get("max_epochs")
-        steps_set = max_steps is not None and (not max_steps.known or max_steps.value not in (-1, None))
+        steps_set = max_steps is not None and (
+            not max_steps.known or max_steps.value not in (-1, None))
         if max_epochs is None or (max_epochs.known and max_epochs.value is None):
             if steps_set:
                 facts["epochs"] = Fact("epochs", None,
@@ -162,7 +163,9 @@ class Frameworks:
 
         return fact_from(name, v, span_of(call))
 
-    def _devices(self, devices: V | None, nodes: V | None, where: str, call: ast.Call) -> Fact | None:
+    def _devices(
+        self, devices: V | None, nodes: V | None, where: str, call: ast.Call
+    ) -> Fact | None:
         if "world_size" in self.r.facts:
             return None
         n_nodes = 1
@@ -173,7 +176,8 @@ class Frameworks:
         if devices is None or (devices.known and devices.value in ("auto", -1, "-1")):
             return Fact.unknown(
                 "world_size",
-                f"{where}: devices='auto' uses every visible GPU; {SUPPLY.format(name='world_size')}",
+                f"{where}: devices='auto' uses every visible GPU;"
+                f" {SUPPLY.format(name='world_size')}",
                 span_of(call),
             )
         if not devices.known:
@@ -209,7 +213,7 @@ class Frameworks:
     def _lightning_data(self) -> None:
         loader: V | None = None
         fit_call: ast.Call | None = None
-        for call, scope in self.ev.table.calls:
+        for call, scope in self.ev.callers("fit"):
             f = call.func
             if isinstance(f, ast.Attribute) and f.attr == "fit" and call.args:
                 fit_call = call
@@ -260,7 +264,7 @@ class Frameworks:
         facts["drop_last"] = fact_from("drop_last", ld.drop_last)
 
     def _scope_of_call(self, call: ast.Call) -> Scope:
-        for c, s in self.ev.table.calls:
+        for c, s in self.ev.callers("DataLoader"):
             if c is call:
                 return s
         return self.ev.table.module
@@ -299,8 +303,8 @@ class Frameworks:
             fact_from("max_steps", ms, sp) if not ms.known or ms.value != -1
             else Fact("max_steps", None, "Hugging Face default max_steps=-1 (train by epochs)")
         )
-        facts["grad_accum_steps"] = fact_from("grad_accum_steps", get("gradient_accumulation_steps"),
-                                              sp)
+        facts["grad_accum_steps"] = fact_from(
+            "grad_accum_steps", get("gradient_accumulation_steps"), sp)
         facts["drop_last"] = fact_from("drop_last", get("dataloader_drop_last"), sp)
         for flag, mode in (("bf16", "amp_bf16"), ("fp16", "amp_fp16")):
             v = kw.get(flag)

@@ -24,7 +24,7 @@ def _call_name(call: ast.Call) -> str:
 
 
 def is_optimizer_step(call: ast.Call) -> bool:
-    """``optimizer.step()``, ``opt.step()``, ``scaler.step(optimizer)`` (not ``scheduler.step()``)."""
+    """``opt.step()``, ``scaler.step(optimizer)``; not ``scheduler.step()``."""
     f = call.func
     if not isinstance(f, ast.Attribute) or f.attr != "step":
         return False
@@ -38,6 +38,9 @@ def is_backward(call: ast.Call) -> bool:
     return _call_name(call) == "backward"
 
 
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
 def walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
     """ast.walk that does not descend into nested function or class definitions."""
     stack: list[ast.AST] = [node]
@@ -45,7 +48,7 @@ def walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
         n = stack.pop()
         yield n
         for c in ast.iter_child_nodes(n):
-            if not isinstance(c, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            if not isinstance(c, _DEFS):
                 stack.append(c)
 
 
@@ -75,36 +78,54 @@ class LoopFinder:
         self.ev = ev
         self.table = ev.table
         self._work_funcs: set[str] | None = None
+        self._work_loops: set[int] | None = None
 
     # -- which functions train ----------------------------------------------------------------
+    def _training_calls(self) -> list[tuple[ast.Call, Scope]]:
+        idx = self.ev.call_index()
+        out = list(idx.get("backward", []))
+        out += [(c, s) for c, s in idx.get("step", []) if is_optimizer_step(c)]
+        return out
+
     def work_funcs(self) -> set[str]:
-        """Names of functions whose body (or a function they call) does backward/step."""
+        """Names of functions whose body (or a function they call) does backward/step.
+
+        Built from the call index the evaluator keeps: no extra walk of the tree.
+        """
         if self._work_funcs is not None:
             return self._work_funcs
-        direct: set[str] = set()
-        calls_of: dict[str, set[str]] = {}
-        for name, defs in self.table.functions.items():
-            for fn in defs:
-                called: set[str] = set()
-                for n in walk_no_defs(fn):
-                    if isinstance(n, ast.Call):
-                        if is_backward(n) or is_optimizer_step(n):
-                            direct.add(name)
-                        cn = _call_name(n)
-                        if cn:
-                            called.add(cn)
-                calls_of.setdefault(name, set()).update(called)
-        work = set(direct)
-        for _ in range(4):  # a few levels of helpers; deeper call chains are rare in scripts
-            grew = {f for f, cs in calls_of.items() if f not in work and cs & work}
-            if not grew:
+        work = {s.name for _c, s in self._training_calls() if s.is_function}
+        frontier = set(work)
+        for _ in range(5):  # a few levels of helpers; deeper call chains are rare in scripts
+            callers = {s.name for f in frontier for _c, s in self.ev.callers(f) if s.is_function}
+            frontier = callers - work
+            if not frontier:
                 break
-            work |= grew
-        # Lightning modules: training_step is called by the Trainer, never in the file.
+            work |= frontier
         self._work_funcs = work
         return work
 
+    def work_loops(self) -> set[int]:
+        """ids of the loops whose body trains (directly or through a call)."""
+        if self._work_loops is not None:
+            return self._work_loops
+        marked: set[int] = set()
+        parents = self.table.loop_parents
+        call_loop = self.table.call_loop
+        calls = self._training_calls()
+        for f in self.work_funcs():
+            calls += self.ev.callers(f)
+        for call, _scope in calls:
+            lp = call_loop.get(id(call))
+            while lp is not None and id(lp) not in marked:
+                marked.add(id(lp))
+                lp = parents.get(id(lp))
+        self._work_loops = marked
+        return marked
+
     def contains_work(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.For | ast.While) and id(node) in self.table.loop_parents:
+            return id(node) in self.work_loops()
         work = self.work_funcs()
         for n in walk_no_defs(node):
             if isinstance(n, ast.Call) and (

@@ -30,6 +30,15 @@ from gpulens.analysis.values import (
 )
 from gpulens.estimate.iterations import LoopPlan, compute_iterations
 
+#: Call names (last dotted part) the reader looks at; see Reader.__init__.
+INTERESTING: frozenset[str] = frozenset().union(
+    catalog.OPTIMIZERS, catalog.SCHEDULERS, catalog.LOSS_FUNCTIONS, catalog.DROPOUT,
+    catalog.ACTIVATIONS, catalog.DATASET_CALLS, catalog.LOADERS, datasets.dataset_table(),
+    {"autocast", "GradScaler", "half", "bfloat16", "to", "Trainer", "TrainingArguments",
+     "Seq2SeqTrainingArguments", "SFTConfig", "Seq2SeqTrainer", "SFTTrainer",
+     "DistributedDataParallel", "init_process_group", "Accelerator", "DistributedSampler"},
+)
+
 #: Give up repairing a broken file after this long; the editor is waiting.
 REPAIR_SECONDS = 0.25
 SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
@@ -161,11 +170,16 @@ class Reader:
         self.notes = apply_exec_configs(self.ev)
         self.facts: dict[str, Fact] = {}
         self.mentions: list[Mention] = []
+        # Only calls named like something the reader cares about get a canonical name: the file
+        # may hold thousands of calls, and this keeps the per-edit cost proportional to them.
         self.canon: list[tuple[ast.Call, Scope, str]] = []
-        for call, scope in self.table.calls:
-            c = canonical(self.table, call.func)
-            if c is not None:
-                self.canon.append((call, scope, c))
+        for key, lst in self.ev.call_index().items():
+            if key in INTERESTING or key.endswith("Loss"):
+                for call, scope in lst:
+                    c = canonical(self.table, call.func)
+                    if c is not None:
+                        self.canon.append((call, scope, c))
+        self.canon.sort(key=lambda t: (t[0].lineno, t[0].col_offset))
         self.assigned_to: dict[int, str] = {}
         for s in self.table.all_scopes():
             for name, bs in s.bindings.items():
@@ -233,7 +247,8 @@ class Reader:
         shards = False
         if picked is None:
             why = "no DataLoader found in the script"
-            self.facts["batch_size"] = Fact.unknown("batch_size", f"{why}; {SUPPLY.format(name='batch_size')}")
+            self.facts["batch_size"] = Fact.unknown(
+                "batch_size", f"{why}; {SUPPLY.format(name='batch_size')}")
             self.facts["dataset_size"] = Fact.unknown(
                 "dataset_size", f"{why}; {SUPPLY.format(name='dataset_size')}")
             self.facts["drop_last"] = Fact("drop_last", False, "no DataLoader (default False)")
@@ -242,10 +257,9 @@ class Reader:
             call, scope = picked
             ld = self.eval_loader(call, scope)
             if ld is None:
-                self.facts["batch_size"] = Fact.unknown("batch_size", "the DataLoader could not be read",
-                                                        span_of(call))
-                self.facts["dataset_size"] = Fact.unknown("dataset_size", "the DataLoader could not be read",
-                                                          span_of(call))
+                why = "the DataLoader could not be read"
+                self.facts["batch_size"] = Fact.unknown("batch_size", why, span_of(call))
+                self.facts["dataset_size"] = Fact.unknown("dataset_size", why, span_of(call))
             else:
                 b = ld.batch
                 if b.known and b.value is None:
@@ -293,18 +307,21 @@ class Reader:
         if tl is None:
             reason = ("no training loop found (a loop that calls loss.backward() or"
                       " optimizer.step())")
-            self.facts["epochs"] = Fact.unknown("epochs", f"{reason}; {SUPPLY.format(name='epochs')}")
+            self.facts["epochs"] = Fact.unknown(
+                "epochs", f"{reason}; {SUPPLY.format(name='epochs')}")
             self.facts["max_steps"] = Fact.unknown("max_steps", reason)
             return LoopPlan("none", reason=reason, shards=shards)
         if any(name.rsplit(".", 1)[-1] == "Accelerator" for _c, _s, name in self.canon):
             shards = True  # accelerator.prepare() wraps the loader with a distributed sampler
         if tl.kind in ("epoch", "single"):
             self.facts["epochs"] = fact_from("epochs", tl.count, span_of(tl.node))
-            self.facts["max_steps"] = Fact("max_steps", None, "not used: the script trains by epochs")
+            self.facts["max_steps"] = Fact(
+                "max_steps", None, "not used: the script trains by epochs")
             return LoopPlan("epochs", accum_inside=accum_inside, accum_rounding=rounding,
                             shards=shards)
         self.facts["max_steps"] = fact_from("max_steps", tl.count, span_of(tl.node))
-        self.facts["epochs"] = Fact("epochs", None, "not used: the script trains for a number of steps")
+        self.facts["epochs"] = Fact(
+            "epochs", None, "not used: the script trains for a number of steps")
         return LoopPlan("steps", step_count=tl.step_count, step_words=tl.step_words,
                         accum_inside=accum_inside, accum_rounding=rounding, shards=shards)
 
@@ -349,7 +366,8 @@ class Reader:
         if "world_size" in self.facts:
             return
         if world_size is not None:
-            self.facts["world_size"] = Fact("world_size", world_size, "user setting (number of GPUs)")
+            self.facts["world_size"] = Fact(
+                "world_size", world_size, "user setting (number of GPUs)")
             return
         smp = getattr(self, "sampler", None)
         if isinstance(smp, SamplerVal) and smp.kind == "DistributedSampler" and smp.replicas:
@@ -384,9 +402,14 @@ class Reader:
         autocast: Fact | None = None
         scaler: Fact | None = None
         cast: Fact | None = None
-        for call, scope in self.table.calls:
+        canon = {id(c): n for c, _s, n in self.canon}
+        idx = self.ev.call_index()
+        casts = [cs for k in ("autocast", "GradScaler", "half", "bfloat16", "to")
+                 for cs in idx.get(k, [])]
+        casts.sort(key=lambda cs: (cs[0].lineno, cs[0].col_offset))
+        for call, scope in casts:
             f = call.func
-            name = canonical(self.table, f) or (f.attr if isinstance(f, ast.Attribute) else "")
+            name = canon.get(id(call)) or (f.attr if isinstance(f, ast.Attribute) else "")
             last = name.rsplit(".", 1)[-1]
             pos = (call.lineno, call.col_offset)
             if last == "autocast" and autocast is None:
@@ -479,11 +502,13 @@ class Reader:
         found: tuple[ast.Call, Scope, str] | None = None
         for call, scope, name in self.canon:
             last = name.rsplit(".", 1)[-1]
-            if last in catalog.OPTIMIZERS and (name.count(".") > 0 or last in self.table.imports):
-                if found is None or "opt" in (self.assigned_to.get(id(call)) or ""):
-                    found = (call, scope, name)
-                    if "opt" in (self.assigned_to.get(id(call)) or ""):
-                        break
+            is_opt = last in catalog.OPTIMIZERS and (
+                name.count(".") > 0 or last in self.table.imports)
+            named_opt = "opt" in (self.assigned_to.get(id(call)) or "")
+            if is_opt and (found is None or named_opt):
+                found = (call, scope, name)
+                if named_opt:
+                    break
         if found is None:
             if "optimizer" not in self.facts:
                 self.facts["optimizer"] = Fact.unknown(
@@ -519,8 +544,8 @@ class Reader:
                 lr_v = V(d, f"default lr of torch.optim.{last}", span_of(call))
                 args.setdefault("lr", d)
         value.update(args)
-        self.facts.setdefault("optimizer", Fact("optimizer", value, f"`{name}` at line {call.lineno}",
-                                                span_of(call)))
+        self.facts.setdefault("optimizer", Fact(
+            "optimizer", value, f"`{name}` at line {call.lineno}", span_of(call)))
         if "learning_rate" not in self.facts:
             self.facts["learning_rate"] = (
                 fact_from("learning_rate", lr_v) if lr_v is not None
@@ -567,7 +592,8 @@ class Reader:
             if node is not None:
                 ms.append(Mention("batch_size", span_of(node), detail))
             bf = self.facts.get("batch_size")
-            if bf is not None and bf.span is not None and (node is None or bf.span != span_of(node)):
+            defined_elsewhere = node is None or (bf is not None and bf.span != span_of(node))
+            if bf is not None and bf.span is not None and defined_elsewhere:
                 ms.append(Mention("batch_size", bf.span, "definition"))
         anchor = getattr(self.frameworks, "anchor", None)
         if tl is None and anchor is not None:
@@ -586,7 +612,7 @@ class Reader:
             last = name.rsplit(".", 1)[-1]
             fsp = span_of(call.func)
             torchish = name.startswith(("torch", "torchvision", "F.", "nn.")) or \
-                name.count(".") == 0 and last in self.table.imports
+                (name.count(".") == 0 and last in self.table.imports)
             if last in catalog.LOADERS:
                 ms.append(Mention("dataloader", fsp, name))
             elif last in datasets.dataset_table() or last in catalog.DATASET_CALLS:
@@ -688,7 +714,7 @@ def analyze_source(
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)
         mentions = []
-    except Exception as exc:  # noqa: BLE001 - the editor must never see the reader crash
+    except Exception as exc:
         error = f"internal error in the reader: {type(exc).__name__}: {exc}"
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)

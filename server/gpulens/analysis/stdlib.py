@@ -24,7 +24,6 @@ from gpulens.analysis.values import (
     V,
     combine_sources,
     is_number,
-    length_of,
     span_of,
     unknown,
 )
@@ -337,7 +336,10 @@ def _argparse_parser(ctx: CallCtx) -> V | None:
 def _collect_specs(ev: Evaluator) -> list[ArgSpec]:
     specs: list[ArgSpec] = []
     set_defaults: dict[str, V] = {}
-    for call, scope in ev.table.calls:
+    idx = ev.call_index()
+    wanted = sorted([*idx.get("set_defaults", []), *idx.get("add_argument", [])],
+                    key=lambda cs: (cs[0].lineno, cs[0].col_offset))
+    for call, scope in wanted:
         f = call.func
         if not isinstance(f, ast.Attribute):
             continue
@@ -391,9 +393,9 @@ def _collect_specs(ev: Evaluator) -> list[ArgSpec]:
         label = ([o for o in options if o.startswith("--")] or options)[0]
         if "default" in kws:
             d = ev.eval(kws["default"], scope, pos)
-            if d.known and d.source in ("literal",) or d.known and d.span == span_of(
+            if (d.known and d.source in ("literal",)) or (d.known and d.span == span_of(
                 kws["default"]
-            ):
+            )):
                 d = d.with_source(
                     f"argparse default of {label}, line {kws['default'].lineno}",
                     span_of(kws["default"]),

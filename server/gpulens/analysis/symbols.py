@@ -1,4 +1,5 @@
-"""One pass over the module: where every name (and dotted attribute) is bound, under what conditions.
+"""One pass over the module: where every name (and dotted attribute) is bound, and under what
+conditions.
 
 The evaluator (values.py) resolves a name lazily from these bindings instead of interpreting the
 script, so the cost is one walk over the tree plus targeted look-ups, never a re-walk per use.
@@ -92,6 +93,26 @@ def dotted_target(node: ast.expr) -> str | None:
     return None
 
 
+#: Child fields of the common expression nodes (faster than the generic ast.iter_child_nodes).
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    ast.BinOp: ("left", "right"),
+    ast.UnaryOp: ("operand",),
+    ast.BoolOp: ("values",),
+    ast.Compare: ("left", "comparators"),
+    ast.Subscript: ("value", "slice"),
+    ast.Tuple: ("elts",),
+    ast.List: ("elts",),
+    ast.Set: ("elts",),
+    ast.Dict: ("values",),  # keys may hold None (for **splat); key calls are vanishingly rare
+    ast.IfExp: ("test", "body", "orelse"),
+    ast.JoinedStr: ("values",),
+    ast.FormattedValue: ("value", "format_spec"),
+    ast.Starred: ("value",),
+    ast.Slice: ("lower", "upper", "step"),
+    ast.keyword: ("value",),
+}
+
+
 @dataclass
 class SymbolTable:
     """Scopes, bindings, import aliases, classes and functions of one module."""
@@ -106,6 +127,8 @@ class SymbolTable:
     loops: list[tuple[ast.For | ast.While, Scope]]
     #: Statement-level parent links are too costly for the whole tree; loops record their depth.
     loop_parents: dict[int, ast.AST | None]
+    #: id(call) → the innermost loop (in the same function) whose body contains it.
+    call_loop: dict[int, ast.AST | None]
 
     def scope_for(self, node: ast.AST) -> Scope | None:
         return self.scope_of.get(id(node))
@@ -129,6 +152,8 @@ class _Builder:
         self.exec_sites: list[tuple[ast.Call, Scope, tuple[Condition, ...]]] = []
         self.loops: list[tuple[ast.For | ast.While, Scope]] = []
         self.loop_parents: dict[int, ast.AST | None] = {}
+        self.call_loop: dict[int, ast.AST | None] = {}
+        self.current_loop: ast.AST | None = None
 
     # -- statements -------------------------------------------------------------------------
     def block(
@@ -145,6 +170,7 @@ class _Builder:
         self, st: ast.stmt, scope: Scope, conds: tuple[Condition, ...], loop: ast.AST | None
     ) -> None:
         in_loop = loop is not None
+        self.current_loop = loop
         if isinstance(st, ast.Assign):
             for t in st.targets:
                 self.bind_target(t, st.value, scope, conds, in_loop, "assign", ())
@@ -181,6 +207,7 @@ class _Builder:
                 self.loop_parents[id(st)] = loop
             self.block(st.body, scope, conds, st)
             self.block(st.orelse, scope, conds, loop)
+            self.current_loop = loop
         elif isinstance(st, ast.While):
             self.expr(st.test, scope, conds)
             self.loops.append((st, scope))
@@ -306,13 +333,45 @@ class _Builder:
         )
 
     def expr(self, e: ast.expr, scope: Scope, conds: tuple[Condition, ...]) -> None:
-        """Record every call in an expression (lambdas and comprehensions included)."""
+        """Record every call in an expression (lambdas and comprehensions included).
+
+        This walk touches every expression node of the file, so it special-cases the common
+        node types instead of going through the generic ``ast.iter_child_nodes``.
+        """
         stack: list[ast.AST] = [e]
+        pop = stack.pop
+        push = stack.append
+        calls = self.calls
+        call_loop = self.call_loop
+        loop = self.current_loop
+        name_t, const_t, call_t, attr_t = ast.Name, ast.Constant, ast.Call, ast.Attribute
         while stack:
-            n = stack.pop()
-            if isinstance(n, ast.Call):
-                self.calls.append((n, scope))
-            stack.extend(ast.iter_child_nodes(n))
+            n = pop()
+            t = type(n)
+            if t is name_t or t is const_t:
+                continue
+            if t is call_t:
+                assert isinstance(n, ast.Call)
+                calls.append((n, scope))
+                call_loop[id(n)] = loop
+                push(n.func)
+                stack.extend(n.args)
+                for kw in n.keywords:
+                    push(kw.value)
+            elif t is attr_t:
+                assert isinstance(n, ast.Attribute)
+                push(n.value)
+            else:
+                fields = _CHILD_FIELDS.get(t)
+                if fields is None:
+                    stack.extend(ast.iter_child_nodes(n))
+                    continue
+                for f in fields:
+                    v = getattr(n, f)
+                    if type(v) is list:
+                        stack.extend(v)
+                    elif v is not None:
+                        push(v)
 
 
 def build(module: ast.Module) -> SymbolTable:
@@ -330,4 +389,5 @@ def build(module: ast.Module) -> SymbolTable:
         exec_sites=b.exec_sites,
         loops=b.loops,
         loop_parents=b.loop_parents,
+        call_loop=b.call_loop,
     )

@@ -1,4 +1,5 @@
-"""An evaluator with provenance: what an expression in the script is worth, and where that came from.
+"""An evaluator with provenance: what an expression in the script is worth, and where that came
+from.
 
 It never runs the script. It folds constants and simple arithmetic, follows names to the
 bindings recorded by ``symbols.py`` (honouring ``if`` conditions it can decide), reads argparse
@@ -293,9 +294,10 @@ def is_number(x: Any) -> bool:
 
 def _safe_binop(op: ast.operator, a: Any, b: Any) -> Any:
     """Python's operator, refusing results that would be huge (a literal can be 10**10**10)."""
-    if isinstance(op, ast.Pow) and is_number(b) and is_number(a):
-        if abs(b) > 4096 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > _MAX_INT_BITS):
-            raise OverflowError("number too large to fold")
+    if isinstance(op, ast.Pow) and is_number(b) and is_number(a) and (
+        abs(b) > 4096 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > _MAX_INT_BITS)
+    ):
+        raise OverflowError("number too large to fold")
     if isinstance(op, ast.LShift) and isinstance(b, int) and b > _MAX_INT_BITS:
         raise OverflowError("number too large to fold")
     if isinstance(op, ast.Mult) and (isinstance(a, str) or isinstance(b, str)):
@@ -676,12 +678,19 @@ class Evaluator:
             return v.with_source(f"{what} (line {node.lineno})", span_of(node))
         return v
 
+    def call_index(self) -> dict[str, list[tuple[ast.Call, Scope]]]:
+        """Calls by the name called (``f`` of ``f(...)``, ``m`` of ``x.m(...)``), in order."""
+        self.callers("")
+        assert self._callers is not None
+        return self._callers
+
     def callers(self, fname: str) -> list[tuple[ast.Call, Scope]]:
         if self._callers is None:
             idx: dict[str, list[tuple[ast.Call, Scope]]] = {}
             for call, scope in self.table.calls:
                 f = call.func
-                n = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+                n = (f.id if isinstance(f, ast.Name)
+                     else f.attr if isinstance(f, ast.Attribute) else None)
                 if n is not None:
                     idx.setdefault(n, []).append((call, scope))
             self._callers = idx
@@ -1164,7 +1173,8 @@ class Evaluator:
             if base.known and isinstance(base.value, InstanceVal | ClassVal):
                 fv = self.get_attr(base, f.attr, sp, f)
                 if fv.known and isinstance(fv.value, FuncVal):
-                    return self.call_function(fv.value, node, scope, pos, frame, fv.value.self_value)
+                    return self.call_function(fv.value, node, scope, pos, frame,
+                                              fv.value.self_value)
             handler = self.method_handlers.get(f.attr)
             if handler is not None:
                 ctx = CallCtx(self, node, scope, pos, frame, f.attr)

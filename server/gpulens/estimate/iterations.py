@@ -88,10 +88,7 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
     if plan.mode == "none":
         return Iterations(None, None, None, plan.reason or "no training loop found", "")
     accum, accum_reason = _need(facts, "grad_accum_steps")
-    if accum is None:
-        accum = 1
-    else:
-        accum = max(1, accum)
+    accum = 1 if accum is None else max(1, accum)
     world_f = facts.get("world_size")
     if plan.mode == "steps":
         return _steps(facts, plan, accum, accum_reason)
