@@ -127,3 +127,110 @@ def test_random_configurations_agree_with_torch() -> None:
             failures.append(f"{kind}{args}{kwargs}: params {info.params}")
     assert compared > COUNT * 0.95
     assert not failures, "\n".join(failures[:20])
+
+
+def _config_params(rng: random.Random) -> tuple[str, tuple[Any, ...], dict[str, Any], list[Any]]:
+    """Layers whose interest is mostly the parameter layout: recurrent, attention, norms."""
+    family = rng.choice(["RNN", "LSTM", "GRU", "Cell", "MHA", "Norm", "Xf"])
+    if family in ("RNN", "LSTM", "GRU"):
+        inp, hidden, layers = rng.randint(1, 6), rng.randint(1, 8), rng.randint(1, 3)
+        kw: dict[str, Any] = {
+            "bias": rng.random() < 0.7,
+            "batch_first": rng.random() < 0.5,
+            "bidirectional": rng.random() < 0.5,
+        }
+        if family == "LSTM" and rng.random() < 0.5:
+            kw["proj_size"] = rng.randint(0, hidden)
+        if family == "RNN":
+            kw["nonlinearity"] = rng.choice(["tanh", "relu"])
+        batched = rng.random() < 0.7
+        shape = (rng.randint(1, 4), rng.randint(1, 4), inp) if batched else (3, inp)
+        if rng.random() < 0.1:
+            shape = (*shape[:-1], inp + 1)
+        return family, (inp, hidden, layers), kw, [shape]
+    if family == "Cell":
+        kind = rng.choice(["RNNCell", "LSTMCell", "GRUCell"])
+        inp, hidden = rng.randint(1, 6), rng.randint(1, 8)
+        shape = (rng.randint(1, 3), inp) if rng.random() < 0.7 else (inp,)
+        return kind, (inp, hidden, rng.random() < 0.5), {}, [shape]
+    if family == "MHA":
+        heads = rng.randint(1, 4)
+        e = heads * rng.randint(1, 4) + (1 if rng.random() < 0.1 else 0)
+        kdim = rng.choice([None, e, rng.randint(1, 9)])
+        vdim = rng.choice([None, e, rng.randint(1, 9)])
+        kw = {
+            "bias": rng.random() < 0.7,
+            "add_bias_kv": rng.random() < 0.3,
+            "add_zero_attn": rng.random() < 0.3,
+            "kdim": kdim,
+            "vdim": vdim,
+            "batch_first": rng.random() < 0.5,
+        }
+        n, length, source = rng.randint(1, 3), rng.randint(1, 5), rng.randint(1, 5)
+        kd, vd = kdim or e, vdim or e
+        if rng.random() < 0.7:
+            lead = (n, length) if kw["batch_first"] else (length, n)
+            src = (n, source) if kw["batch_first"] else (source, n)
+            shapes = [(*lead, e), (*src, kd), (*src, vd)]
+        else:
+            shapes = [(length, e), (source, kd), (source, vd)]
+        return "MultiheadAttention", (e, heads), kw, shapes
+    if family == "Xf":
+        heads = rng.randint(1, 3)
+        d = heads * rng.randint(1, 4)
+        kw = {
+            "dim_feedforward": rng.randint(1, 16),
+            "batch_first": rng.random() < 0.5,
+            "norm_first": rng.random() < 0.5,
+            "bias": rng.random() < 0.7,
+            "activation": rng.choice(["relu", "gelu"]),
+        }
+        kind = rng.choice(["TransformerEncoderLayer", "TransformerDecoderLayer"])
+        shapes = [(3, 2, d)] if kind.startswith("TransformerEncoder") else [(3, 2, d), (4, 2, d)]
+        return kind, (d, heads), kw, shapes
+    kind = rng.choice(["BatchNorm", "InstanceNorm", "GroupNorm", "LayerNorm"])
+    c = rng.randint(1, 6)
+    if kind == "GroupNorm":
+        g = rng.choice([1, c, rng.randint(1, 6)])
+        kw = {"affine": rng.random() < 0.6, "bias": rng.random() < 0.6}
+        return kind, (g, c), kw, [(rng.randint(1, 3), c, rng.randint(1, 3))]
+    if kind == "LayerNorm":
+        ns = tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 2)))
+        kw = {"elementwise_affine": rng.random() < 0.6, "bias": rng.random() < 0.6}
+        return kind, (ns,), kw, [(2, *ns)]
+    n = rng.choice([1, 2, 3])
+    kw = {
+        "affine": rng.random() < 0.5,
+        "track_running_stats": rng.random() < 0.5,
+        "bias": rng.random() < 0.7,
+    }
+    shape = (rng.randint(1, 3), c, *(rng.randint(1, 3) for _ in range(n)))
+    return f"{kind}{n}d", (c,), kw, [shape]
+
+
+def test_random_parameter_layouts_agree_with_torch() -> None:
+    rng = random.Random(SEED + 1)
+    torch.manual_seed(0)
+    failures: list[str] = []
+    for _ in range(400):
+        kind, args, kwargs, shapes = _config_params(rng)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = getattr(nn, kind)(*args, **kwargs)
+                expected: Output | None = _shapes(module(*(torch.randn(*s) for s in shapes)))
+        except Exception:
+            expected, module = None, None
+        try:
+            info = build(kind, args, kwargs)
+            ours: Output | None = info.forward(*shapes)
+        except CatalogError:
+            ours = None
+        if ours != expected:
+            failures.append(f"{kind}{args}{kwargs} on {shapes}: torch {expected}, catalog {ours}")
+        elif module is not None:
+            names = {n: tuple(p.shape) for n, p in module.named_parameters()}
+            names.update({n: tuple(b.shape) for n, b in module.named_buffers()})
+            if {n: t.shape for n, t in info.named_tensors()} != names:
+                failures.append(f"{kind}{args}{kwargs}: tensors differ")
+    assert not failures, "\n".join(failures[:20])
