@@ -162,3 +162,19 @@ def test_settings_garbage() -> None:
     check(analyze(CLASSIC, overrides={"dataset_size": "lots", "epochs": None, "batch_size": 0}))
     check(analyze(CLASSIC, overrides={"batch_size": -5}))
     check(analyze(CLASSIC, world_size=0))
+
+
+def test_exponential_call_fan_out_is_bounded() -> None:
+    chain = "\n".join(f"def f{i}():\n    return f{i + 1}() + f{i + 1}()\n" for i in range(40))
+    src = chain + "\ndef f40():\n    return 1\n\nbs = f0()\n" + (
+        "import torch\nloader = torch.utils.data.DataLoader(range(10), batch_size=bs)\n"
+        "for epoch in range(2):\n    for x in loader:\n        x.backward()\n")
+    a = analyze(src)
+    check(a)
+    assert a.facts["batch_size"].value is None
+
+
+def test_many_conditional_bindings() -> None:
+    src = "import random\nx = 0\n" + "".join(
+        f"if random.random() > 0.5:\n    x = {i}\n" for i in range(3000)) + "bs = x\n"
+    check(analyze(src))

@@ -149,12 +149,11 @@ class LoopFinder:
                 continue
             assert isinstance(lp, ast.For)
             return self._epoch_loop(lp, sc)
-        work_loops = [(lp, sc) for lp, sc in loops if self.contains_work(lp)]
-        work_ids = {id(lp) for lp, _ in work_loops}
-        outer = [(lp, sc) for lp, sc in work_loops if not self._has_ancestor(lp, work_ids)]
-        # Prefer loops in module code or in functions that are actually called.
-        for lp, sc in outer:
-            tl = self._step_or_single(lp, sc)
+        work_loops = [(wl, sc) for wl, sc in loops if self.contains_work(wl)]
+        work_ids = {id(wl) for wl, _ in work_loops}
+        outer = [(wl, sc) for wl, sc in work_loops if not self._has_ancestor(wl, work_ids)]
+        for wl, sc in outer:
+            tl = self._step_or_single(wl, sc)
             if tl is not None:
                 return tl
         return None
@@ -226,9 +225,9 @@ class LoopFinder:
         for i, st in enumerate(body):
             if isinstance(st, ast.AugAssign) and isinstance(st.op, ast.Add) \
                     and isinstance(st.target, ast.Name):
-                k = self.ev.eval(st.value, sc, (st.lineno, st.col_offset))
-                if k.known and isinstance(k.value, int) and k.value > 0:
-                    incs.setdefault(st.target.id, (i, k))
+                kv = self.ev.eval(st.value, sc, (st.lineno, st.col_offset))
+                if kv.known and isinstance(kv.value, int) and kv.value > 0:
+                    incs.setdefault(st.target.id, (i, kv))
         # (index of the check, counter, op, bound node); index -1 = the while test itself.
         checks: list[tuple[int, str, str, ast.expr]] = []
         t = lp.test

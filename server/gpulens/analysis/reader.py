@@ -439,9 +439,9 @@ class Reader:
                     if any(w in base.lower() for w in ("model", "net", "module")):
                         cast = Fact("precision", mode, f"`{self.ev.segment(call, 60)}` at line"
                                     f" {call.lineno}", span_of(call))
-        for f in (autocast, scaler, cast):
-            if f is not None and (f.known or f is autocast):
-                self.facts["precision"] = f
+        for cand in (autocast, scaler, cast):
+            if cand is not None and (cand.known or cand is autocast):
+                self.facts["precision"] = cand
                 return
         mp = self._accelerator("mixed_precision")
         if mp is not None:

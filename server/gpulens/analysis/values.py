@@ -24,6 +24,9 @@ from gpulens.analysis.symbols import Binding, Scope, SymbolTable, dotted_target
 Pos = tuple[int, int] | None  # None: the end of the scope (everything bound so far)
 
 _MAX_DEPTH = 60
+#: Evaluation steps allowed per analysis: calls into the script's own functions can fan out
+#: exponentially (f calls g twice, g calls h twice, ...), and the editor cannot wait for that.
+EVAL_BUDGET = 20_000
 _MAX_INT_BITS = 256  # refuse to fold numbers bigger than this (``10 ** 10 ** 10`` stays unknown)
 _MAX_STR = 10_000
 
@@ -375,6 +378,7 @@ class Evaluator:
         self._cache: dict[int, V] = {}
         self._active: set[tuple[int, int]] = set()
         self._depth = 0
+        self._budget = EVAL_BUDGET
         self._argparse_ns: V | None = None
         self._callers: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         #: Values of imported names that are not calls (``sys.argv``, ``os.environ``...).
@@ -407,6 +411,10 @@ class Evaluator:
     def eval(self, node: ast.expr, scope: Scope, pos: Pos, frame: Frame | None = None) -> V:
         if self._depth > _MAX_DEPTH:
             return unknown("the expression is too deeply nested to follow", span_of(node))
+        self._budget -= 1
+        if self._budget < 0:
+            return unknown("the script is too intricate to follow in the time allowed",
+                           span_of(node))
         self._depth += 1
         try:
             return self._eval(node, scope, pos, frame)
@@ -845,16 +853,17 @@ class Evaluator:
             return V(SeqVal(items, kind), "literal", sp)
         if isinstance(node, ast.Dict):
             d: dict[Any, V] = {}
-            for k, val in zip(node.keys, node.values, strict=False):
-                if k is None:
-                    splat = self.eval(val, scope, pos, frame)
+            for knode, vnode in zip(node.keys, node.values, strict=False):
+                if knode is None:
+                    splat = self.eval(vnode, scope, pos, frame)
                     if splat.known and isinstance(splat.value, DictVal):
                         d.update(splat.value.items)
                     continue
-                kv = self.eval(k, scope, pos, frame)
+                kv = self.eval(knode, scope, pos, frame)
                 if kv.known and isinstance(kv.value, str | int | float | bool):
-                    item = self.eval(val, scope, pos, frame)
-                    d[kv.value] = self._literal_source(item, val, f"`{self.segment(k)}` key")
+                    item = self.eval(vnode, scope, pos, frame)
+                    d[kv.value] = self._literal_source(item, vnode,
+                                                       f"`{self.segment(knode)}` key")
             return V(DictVal(d), "literal", sp)
         if isinstance(node, ast.JoinedStr):
             parts: list[str] = []
