@@ -121,3 +121,12 @@ def test_lines_and_mapping() -> None:
     old = ["a", "b", "c", "d"]
     new = ["a", "x", "y", "b", "d"]
     assert line_map(old, new) == {1: 1, 2: 4, 4: 5}
+
+
+def test_lsp_lines() -> None:
+    from gpulens.lsp.textsync import lsp_lines
+
+    assert lsp_lines("a\x0cb\nc\r\nd\re") == ("a\x0cb\n", "c\r\n", "d\r", "e")
+    assert lsp_lines("a\n") == ("a\n",)
+    assert lsp_lines("") == ()
+    assert lsp_lines("x\u2028y\n\n") == ("x\u2028y\n", "\n")

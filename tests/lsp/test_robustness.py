@@ -216,3 +216,15 @@ async def test_bad_positions_and_unknown_documents(client: LanguageClient) -> No
     )
     assert await alive(client)
     assert labels(await hints(client, uri)) == ["12 it/epoch", "60 it"]
+
+
+async def test_incremental_edits_below_form_feeds(client: LanguageClient) -> None:
+    """Form feeds and U+2028 do not end lines for editors: edits below them land correctly."""
+    text = "# page one\x0c\n# odd\u2028separator\x1c here\n" + CLASSIC
+    uri = open_doc(client, text)
+    assert labels(await hints(client, uri)) == ["12 it/epoch", "60 it"]
+    line, col = find(text, "BATCH_SIZE = 100")
+    change(client, uri, 2, "300", start=(line, col + 13), end=(line, col + 16))
+    result = await hints(client, uri)
+    assert labels(result) == ["4 it/epoch", "20 it"]
+    assert result[0].position.line == find(text, "loader = DataLoader(")[0]

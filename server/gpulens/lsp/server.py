@@ -19,6 +19,7 @@ from pygls.uris import to_fs_path
 
 from gpulens import __version__
 from gpulens.lsp import hints as hint_render
+from gpulens.lsp import textsync
 from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
 from gpulens.lsp.hovers import hover_markdown, mention_at
 from gpulens.lsp.launch import launch_args
@@ -40,6 +41,7 @@ class GpulensServer(LanguageServer):
     """pygls server plus the state gpulens keeps per session."""
 
     def __init__(self) -> None:
+        textsync.install()
         super().__init__(
             "gpulens",
             __version__,
