@@ -165,6 +165,10 @@ CASES: list[Case] = [
     Case("epoch_range_start.py", {"epochs": 20}, (1184, 23680, 23680),
          args=("--start-epoch", "10"), id="epoch_range_resumed"),
     Case("single_pass_loader.py", {"epochs": 1, "dataset_size": 300}, (5, 5, 5)),
+    Case("while_epoch_counter.py", {"epochs": 6, "max_steps": None}, (3, 18, 18)),
+    Case("weighted_sampler.py", {"dataset_size": 10000, "batch_size": 100,
+                                 "optimizer": {"class": "NAdam", "lr": 0.002}},
+         (100, 300, 300)),
     # User-supplied facts.
     Case("pragma_dataset_size.py", {"dataset_size": 1200}, (12, 60, 60)),
     Case("pragma_multi.py", {"dataset_size": 3200, "world_size": 2}, (100, 200, 200)),

@@ -408,7 +408,10 @@ def _hf_dataset(ctx: CallCtx) -> V | None:
 
 def _sampler(kind: str) -> Handler:
     def handler(ctx: CallCtx) -> V | None:
-        ds = ctx.arg(0, "dataset") if kind != "sampler" else ctx.arg(0, "data_source")
+        ds = ctx.arg(0, "data_source" if kind in ("RandomSampler", "SequentialSampler")
+                     else "dataset")
+        if kind == "WeightedRandomSampler":
+            ds = None
         replicas: V | None = None
         drop = False
         if kind == "DistributedSampler":
@@ -425,6 +428,13 @@ def _sampler(kind: str) -> Handler:
                     )
             dl = ctx.arg(None, "drop_last")
             drop = bool(dl and dl.known and dl.value)
+        if kind in ("RandomSampler", "WeightedRandomSampler"):
+            ns = ctx.arg(1, "num_samples")
+            if ns is not None and not (ns.known and ns.value is None):
+                # The sampler draws num_samples indices per epoch, whatever the dataset's size.
+                ds = V(DatasetVal(ns.value if ns.known and isinstance(ns.value, int) else None,
+                                  f"{kind}(num_samples={ns.value if ns.known else '?'})",
+                                  ns.reason, "", kind), ns.source, ctx.span)
         return V(SamplerVal(kind, ds, replicas, drop), kind, ctx.span)
 
     return handler
@@ -474,8 +484,9 @@ def register(ev: Evaluator) -> None:
     h["load_dataset"] = _hf_dataset
     h["DataLoader"] = _dataloader
     h["DistributedSampler"] = _sampler("DistributedSampler")
-    h["RandomSampler"] = _sampler("sampler")
-    h["SequentialSampler"] = _sampler("sampler")
+    h["RandomSampler"] = _sampler("RandomSampler")
+    h["SequentialSampler"] = _sampler("SequentialSampler")
+    h["WeightedRandomSampler"] = _sampler("WeightedRandomSampler")
     for m in ("float", "long", "int", "double", "half", "bfloat16", "to", "cuda", "cpu",
               "clone", "detach", "contiguous", "numpy", "astype", "pin_memory", "squeeze",
               "unsqueeze", "requires_grad_"):

@@ -81,7 +81,11 @@ class Mention:
     ``kind`` is one of: ``batch_size`` (the value the DataLoader uses, at the argument),
     ``epochs``, ``epoch_loop`` / ``step_loop`` (the loop header that drives training),
     ``dataset``, ``dataloader``, ``optimizer``, ``learning_rate``, ``weight_decay``, ``loss``,
-    ``lr_scheduler``, ``dropout``, ``activation``, ``grad_accum``, ``precision``.
+    ``lr_scheduler``, ``dropout``, ``activation``, ``grad_accum``, ``precision``; also
+    ``max_steps`` (where a step loop's bound is defined) and ``trainer`` (a Lightning / Hugging
+    Face trainer call). For trainers, ``epoch_loop`` is at ``trainer.fit(...)`` /
+    ``trainer.train()`` with detail ``trainer``; a ``batch_size`` mention with detail
+    ``definition`` marks where the value is set, the first ``batch_size`` where it is used.
     ``detail`` is the code that was recognised (``torch.optim.Adam``, ``nn.ReLU``...).
     """
 

@@ -279,6 +279,14 @@ class LoopFinder:
             words = f"{bname}"
         else:
             words = f"{bname} {'+' if diff > 0 else '-'} {abs(diff)}"
+        if _EPOCH_NAME.search(name.lower()) and bound.known and isinstance(bound.value, int):
+            # `while epoch < num_epochs:` is an epoch loop that happens to be written as while.
+            n = count(bound.value)
+            tl = TrainLoop("epoch", lp, sc, V(n, f"`while {self.ev.segment(lp.test)}`, line"
+                                              f" {lp.lineno} with {bound.source}", bound.span))
+            tl.iterated = self.iterated_names(lp, sc)
+            tl.accum = self.find_accum(lp, sc, inside_steps=False)
+            return tl
         tl = TrainLoop("step", lp, sc, bound, step_count=count, step_words=words)
         tl.iterated = self.iterated_names(lp, sc)
         tl.accum = self.find_accum(lp, sc, inside_steps=True)

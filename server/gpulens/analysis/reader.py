@@ -271,8 +271,12 @@ class Reader:
                     smp = ld.sampler.value
                     shards = smp.kind == "DistributedSampler"
                     self.sampler = smp
-                    if smp.dataset is not None and not data.known:
-                        data = smp.dataset
+                    drawn = smp.kind in ("RandomSampler", "WeightedRandomSampler") and (
+                        smp.dataset is not None and smp.dataset.known
+                        and isinstance(smp.dataset.value, DatasetVal)
+                        and smp.dataset.value.kind == smp.kind)
+                    if smp.dataset is not None and (drawn or not data.known):
+                        data = smp.dataset  # samples drawn per epoch come from the sampler
                 n = self.ev.length(data, span_of(call))
                 if not n.known:
                     n = unknown(f"{n.reason}; {SUPPLY.format(name='dataset_size')}", n.span)
