@@ -39,6 +39,17 @@ async def test_hover_batch_size(client: LanguageClient) -> None:
     assert "linearly" in text  # the memory impact
 
 
+async def test_hover_on_keyword_name(client: LanguageClient) -> None:
+    """Hovering the ``batch_size`` keyword itself explains the value passed to it."""
+    uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
+    line, col = find(CLASSIC, "batch_size=BATCH_SIZE")
+    text = await hover_at(client, uri, (line, col + 3))
+    assert text is not None and "Batch size" in text and "100" in text
+    line, col = find(CLASSIC, "lr=LEARNING_RATE")
+    text = await hover_at(client, uri, (line, col))
+    assert text is not None and "Learning rate" in text and "0.001" in text
+
+
 async def test_hover_optimizer_memory(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     line, col = find(CLASSIC, "torch.optim.Adam(")

@@ -3,6 +3,8 @@ and what the concept means (English or Simplified Chinese)."""
 
 from __future__ import annotations
 
+import re
+
 from gpulens.analysis.facts import Fact, Mention
 from gpulens.lsp.concepts import OPTIMIZER_STATE, concept, ui
 from gpulens.lsp.documents import View
@@ -73,8 +75,15 @@ def mention_at(view: View, line0: int, col: int, encoding: str) -> Mention | Non
     line = view.unmap_line(line0 + 1)
     if line is None:
         return None
-    byte_col = client_col_to_byte(view.lines[line0], col, encoding)
+    text = view.lines[line0]
+    byte_col = client_col_to_byte(text, col, encoding)
     found = view.analysis.mentions_at(line, byte_col)
+    if not found:
+        value_col = _keyword_value_col(text, byte_col)
+        if value_col is not None:
+            found = [
+                m for m in view.analysis.mentions if m.span.line == line and m.span.col == value_col
+            ]
     if not found:
         return None
 
@@ -82,6 +91,21 @@ def mention_at(view: View, line0: int, col: int, encoding: str) -> Mention | Non
         return (m.span.end_line - m.span.line, m.span.end_col - m.span.col)
 
     return min(found, key=size)
+
+
+_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)(?!=)")
+
+
+def _keyword_value_col(text: str, byte_col: int) -> int | None:
+    """On the name of a keyword argument (``batch_size=``), the byte column of its value."""
+    raw = text.encode("utf-8", "surrogatepass")
+    line = raw.decode("utf-8", "replace")
+    for match in _KEYWORD.finditer(line):
+        start = len(line[: match.start()].encode("utf-8"))
+        end = len(line[: match.end(1)].encode("utf-8"))
+        if start <= byte_col <= end:
+            return len(line[: match.end()].encode("utf-8"))
+    return None
 
 
 def _optimizer_name(mention: Mention, fact: Fact | None) -> str | None:
