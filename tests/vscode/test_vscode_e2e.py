@@ -312,6 +312,15 @@ def _gpulens_log(server: CodeServer) -> str:
     return "\n".join(p.read_text(errors="replace") for p in logs)
 
 
+def _wait_log_count(server: CodeServer, needle: str, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gpulens_log(server).count(needle) >= count:
+            return
+        time.sleep(0.25)
+    pytest.fail(f"{needle!r} not {count}x in the gpulens log:\n{_gpulens_log(server)[-2000:]}")
+
+
 def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -368,6 +377,21 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             page.wait_for_function(SHOWS_GPULENS_LOG_JS, timeout=15_000)
             log = _gpulens_log(server)
             assert "activating" in log and "Server started" in log, log[-2000:]
+
+            # The restart command, then a change of gpulens.interpreter, each restart the server;
+            # the hints come back from the new server.
+            started = time.monotonic()
+            _run_command(page, "gpulens: Restart Server")
+            _wait_log_count(server, "Server started", 2)
+            # (code-server does not watch the user settings file: use the folder's settings.)
+            workspace_settings = server.folder / ".vscode" / "settings.json"
+            workspace_settings.parent.mkdir(exist_ok=True)
+            interpreter = {"gpulens.interpreter": ["/usr/bin/env", server.python]}
+            workspace_settings.write_text(json.dumps(interpreter))
+            _wait_log_count(server, f"Server started: /usr/bin/env {server.python}", 1)
+            page.keyboard.press("Control+1")  # back to the editor
+            _wait_view_text(page, "12 it/epoch", HINT_TIMEOUT_MS)
+            timings["restarts_s"] = time.monotonic() - started
         except BaseException:
             artifacts = _save_artifacts(page, server)
             print(f"\nvscode e2e failed: screenshot and logs in {artifacts}")

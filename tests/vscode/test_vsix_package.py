@@ -45,8 +45,11 @@ def test_vsix_ships_client_and_bundled_server(vsix: Path) -> None:
 
 def test_vsix_ships_nothing_heavy_or_stray(vsix: Path) -> None:
     names = _names(vsix)
-    parts = [set(name.lower().split("/")) for name in names]
-    assert not [n for n, p in zip(names, parts, strict=True) if any("torch" in x for x in p)]
+    libs = "extension/bundled/libs/"
+    top_level = {n[len(libs) :].split("/")[0].lower() for n in names if n.startswith(libs)}
+    heavy = ("torch", "functorch", "nvidia", "triton", "numpy", "sympy")
+    assert not [t for t in top_level if t.startswith(heavy)], sorted(top_level)
+    assert {"pygls", "lsprotocol", "gpulens"} <= top_level, sorted(top_level)
     assert not [n for n in names if "/node_modules/" in n]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith(("extension/server/", "extension/client/src/"))]
@@ -63,6 +66,10 @@ def test_vsix_manifest(vsix: Path) -> None:
     assert manifest["extensionKind"] == ["workspace"]
     assert manifest["activationEvents"] == ["onLanguage:python"]
     assert "extensionDependencies" not in manifest
+    trust = manifest["capabilities"]["untrustedWorkspaces"]
+    assert trust["supported"] in (True, "limited")
+    if trust["supported"] == "limited":
+        assert trust["restrictedConfigurations"] == ["gpulens.interpreter"]
     commands = {c["command"]: c for c in manifest["contributes"]["commands"]}
     assert set(commands) == {"gpulens.restartServer", "gpulens.showLogs"}
     settings = manifest["contributes"]["configuration"]["properties"]
