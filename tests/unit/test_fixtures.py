@@ -165,6 +165,8 @@ CASES: list[Case] = [
     Case("epoch_range_start.py", {"epochs": 20}, (1184, 23680, 23680),
          args=("--start-epoch", "10"), id="epoch_range_resumed"),
     Case("single_pass_loader.py", {"epochs": 1, "dataset_size": 300}, (5, 5, 5)),
+    Case("json_config.py", {"batch_size": 64, "epochs": 8, "dataset_size": 7291,
+                            "learning_rate": 0.05}, (114, 912, 912)),
     Case("while_epoch_counter.py", {"epochs": 6, "max_steps": None}, (3, 18, 18)),
     Case("weighted_sampler.py", {"dataset_size": 10000, "batch_size": 100,
                                  "optimizer": {"class": "NAdam", "lr": 0.002}},

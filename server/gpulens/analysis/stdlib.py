@@ -4,6 +4,7 @@ sys.argv, argparse, SimpleNamespace and friends."""
 from __future__ import annotations
 
 import ast
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from gpulens.analysis.values import (
     CallCtx,
     DictVal,
     Evaluator,
+    FileVal,
     Handler,
     Namespace,
     ParserVal,
@@ -625,6 +627,44 @@ def _copy(ctx: CallCtx) -> V | None:
     return None
 
 
+def _open(ctx: CallCtx) -> V | None:
+    p = ctx.arg(0, "file")
+    if p is None or not p.known or not isinstance(p.value, str):
+        return None
+    return V(FileVal(p.value), f"open({p.value!r})", ctx.span)
+
+
+def _to_v(x: Any, src: str, sp: Span) -> V:
+    """JSON data as values; the span is the json.load call (the file has no editor position)."""
+    if isinstance(x, dict):
+        return V(DictVal({k: _to_v(v, f"{src}: {k}", sp) for k, v in x.items()}), src, sp)
+    if isinstance(x, list):
+        return V(SeqVal([_to_v(v, src, sp) for v in x]), src, sp)
+    return V(x, src, sp)
+
+
+def _json_load(ctx: CallCtx) -> V | None:
+    """``json.load(open('config.json'))`` / ``with open(p) as f: json.load(f)``."""
+    from gpulens.analysis.configs import MAX_CONFIG_BYTES, resolve_path
+
+    f = ctx.arg(0, "fp")
+    if f is None or not f.known or not isinstance(f.value, FileVal):
+        return unknown("json.load of a file the reader cannot see", ctx.span)
+    rel = f.value.path
+    path = resolve_path(ctx.ev.ctx, rel)
+    if path is None:
+        return unknown(f"the config file {rel} does not exist here", ctx.span)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            return unknown(f"{rel} is too large to read", ctx.span)
+        data = json.loads(text)
+    except (OSError, ValueError, RecursionError) as exc:
+        return unknown(f"{rel} could not be read: {exc}", ctx.span)
+    return _to_v(data, rel, ctx.span)
+
+
 def register(ev: Evaluator) -> None:
     h = ev.handlers
     for kind in ("int", "float", "str", "bool"):
@@ -656,6 +696,8 @@ def register(ev: Evaluator) -> None:
     h["os.path.join"] = _path_join
     h["tqdm"] = _passthrough
     h["trange"] = lambda ctx: _range(ctx)
+    h["builtins.open"] = _open
+    h["json.load"] = _json_load
     h["argparse.ArgumentParser"] = _argparse_parser
     h["ArgumentParser"] = _argparse_parser
     h["types.SimpleNamespace"] = _namespace("SimpleNamespace")

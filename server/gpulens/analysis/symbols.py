@@ -222,7 +222,8 @@ class _Builder:
             for item in st.items:
                 self.expr(item.context_expr, scope, conds)
                 if item.optional_vars is not None:
-                    self.bind_target(item.optional_vars, None, scope, conds, in_loop, "with", ())
+                    self.bind_target(item.optional_vars, item.context_expr, scope, conds,
+                                     in_loop, "with", ())
             self.block(st.body, scope, conds, loop)
         elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
             body = getattr(st, "body", [])

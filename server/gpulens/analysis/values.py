@@ -108,6 +108,13 @@ class DatasetVal:
     kind: str = ""
 
 
+@dataclass(frozen=True)
+class FileVal:
+    """``open(path)``: only its path matters (``json.load`` reads config files)."""
+
+    path: str
+
+
 @dataclass(eq=False)
 class SamplerVal:
     """A sampler given to a DataLoader; DistributedSampler splits the dataset across processes."""
@@ -531,6 +538,11 @@ class Evaluator:
         if b.kind == "for":
             return unknown(f"`{b.target}` is a loop variable (line {b.line})", span)
         if b.kind == "with":
+            ctx_expr = b.value
+            if isinstance(ctx_expr, ast.Call) and isinstance(ctx_expr.func, ast.Name) \
+                    and ctx_expr.func.id == "open" and not b.path:
+                # `with open(path) as f:` — f stands for the file (json.load(f) reads it).
+                return self.eval(ctx_expr, b.scope, (ctx_expr.lineno, ctx_expr.col_offset), frame)
             return unknown(f"`{b.target}` is bound by `with`/`except` (line {b.line})", span)
         if b.kind == "field":
             return unknown(f"`{b.target}` has no default value (line {b.line})", span)
