@@ -122,3 +122,15 @@ def test_trainer_anchor() -> None:
     src = (ROOT / "tests/fixtures/scripts/hf_trainer.py").read_text(encoding="utf-8")
     k = kinds(src)
     assert k["epoch_loop"] == [(22, "trainer")]
+
+
+def test_trainer_and_step_loop_batch_mentions() -> None:
+    src = (ROOT / "tests/fixtures/scripts/hf_trainer.py").read_text(encoding="utf-8")
+    k = kinds(src)
+    assert k["batch_size"] == [(13, "transformers.TrainingArguments")]
+    assert k["epochs"] == [(12, "trainer")]
+    src = (ROOT / "tests/fixtures/scripts/nanogpt/train.py").read_text(encoding="utf-8")
+    k = kinds(src)
+    assert k["batch_size"] == [(23, "definition")]
+    assert k["max_steps"] == [(26, "definition")]
+    assert k["step_loop"] == [(97, "while")]

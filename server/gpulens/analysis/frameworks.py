@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from gpulens.analysis.facts import Fact
+from gpulens.analysis.facts import Fact, Span
 from gpulens.analysis.values import (
     DatasetVal,
     FuncVal,
@@ -61,11 +61,15 @@ class Frameworks:
         self.ev = reader.ev
         #: Where training starts (``trainer.fit(...)`` / ``trainer.train()``), for the hint.
         self.anchor: ast.AST | None = None
+        #: Spans of trainer keywords (``per_device_train_batch_size=16``), for mentions.
+        self.keyword_spans: dict[str, Span] = {}
 
     def _kwargs(self, call: ast.Call, scope: Scope) -> dict[str, V]:
         out: dict[str, V] = {}
         pos = (call.lineno, call.col_offset)
         for kw in call.keywords:
+            if kw.arg is not None:
+                self.keyword_spans.setdefault(kw.arg, span_of(kw))
             v = self.ev.eval(kw.value, scope, pos)
             if kw.arg is None:
                 d = v.value if v.known else None

@@ -599,6 +599,18 @@ class Reader:
             defined_elsewhere = node is None or (bf is not None and bf.span != span_of(node))
             if bf is not None and bf.span is not None and defined_elsewhere:
                 ms.append(Mention("batch_size", bf.span, "definition"))
+        if picked is None:
+            # No DataLoader (nanoGPT, HF Trainer): point at where the batch size is set.
+            bf = self.facts.get("batch_size")
+            kw = self.frameworks.keyword_spans.get("per_device_train_batch_size")
+            if kw is not None:
+                ms.append(Mention("batch_size", kw, "transformers.TrainingArguments"))
+            elif bf is not None and bf.known and bf.span is not None:
+                ms.append(Mention("batch_size", bf.span, "definition"))
+        kw_epochs = self.frameworks.keyword_spans.get("num_train_epochs") or \
+            self.frameworks.keyword_spans.get("max_epochs")
+        if kw_epochs is not None:
+            ms.append(Mention("epochs", kw_epochs, "trainer"))
         anchor = getattr(self.frameworks, "anchor", None)
         if tl is None and anchor is not None:
             ms.append(Mention("epoch_loop", span_of(anchor), "trainer"))
