@@ -127,6 +127,18 @@ def line_map(old: list[str], new: list[str]) -> dict[int, int]:
     return mapping
 
 
+#: Mention kinds that carry inlay hints (see :mod:`gpulens.lsp.hints`).
+HINT_ANCHORS = frozenset({"batch_size", "epoch_loop", "step_loop"})
+
+
+def knowledge(analysis: Analysis) -> tuple[int, int]:
+    """How much of what the hints show an analysis knows: iteration numbers, hint anchors."""
+    it = analysis.iterations
+    numbers = sum(n is not None for n in (it.per_epoch, it.total, it.optimizer_steps))
+    anchors = sum(m.kind in HINT_ANCHORS for m in analysis.mentions)
+    return numbers, anchors
+
+
 def failed_analysis(path: str | None, message: str) -> Analysis:
     return Analysis(
         file=path or "<unsaved>",
@@ -329,6 +341,10 @@ class DocumentManager:
     def _make_view(self, state: _DocState, current: Result) -> View:
         good = state.last_good
         if current.good or good is None or good is current or good.key != current.key:
+            return View(current, current)
+        if knowledge(current.analysis) >= knowledge(good.analysis):
+            # The reader got as far with the broken text (it reads around syntax errors) as
+            # with the last good one: show the current result, exact positions included.
             return View(current, current)
         if good.text == current.text:
             return View(current, good)
