@@ -131,6 +131,6 @@ def test_trainer_and_step_loop_batch_mentions() -> None:
     assert k["epochs"] == [(12, "trainer")]
     src = (ROOT / "tests/fixtures/scripts/nanogpt/train.py").read_text(encoding="utf-8")
     k = kinds(src)
-    assert k["batch_size"] == [(23, "definition")]
+    assert "batch_size" not in k
     assert k["max_steps"] == [(26, "definition")]
     assert k["step_loop"] == [(97, "while")]

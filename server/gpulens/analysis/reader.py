@@ -600,13 +600,11 @@ class Reader:
             if bf is not None and bf.span is not None and defined_elsewhere:
                 ms.append(Mention("batch_size", bf.span, "definition"))
         if picked is None:
-            # No DataLoader (nanoGPT, HF Trainer): point at where the batch size is set.
-            bf = self.facts.get("batch_size")
-            kw = self.frameworks.keyword_spans.get("per_device_train_batch_size")
-            if kw is not None:
-                ms.append(Mention("batch_size", kw, "transformers.TrainingArguments"))
-            elif bf is not None and bf.known and bf.span is not None:
-                ms.append(Mention("batch_size", bf.span, "definition"))
+            # No DataLoader (HF Trainer): point at where the batch size is set. (nanoGPT-style
+            # step loops get none: their batch size does not set the iteration count.)
+            bs_kw = self.frameworks.keyword_spans.get("per_device_train_batch_size")
+            if bs_kw is not None:
+                ms.append(Mention("batch_size", bs_kw, "transformers.TrainingArguments"))
         kw_epochs = self.frameworks.keyword_spans.get("num_train_epochs") or \
             self.frameworks.keyword_spans.get("max_epochs")
         if kw_epochs is not None:
