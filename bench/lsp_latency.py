@@ -124,8 +124,8 @@ CAPABILITIES: dict[str, Any] = {
 }
 
 
-def start(python: str, root: Path) -> Client:
-    client = Client([python, "-m", "gpulens.lsp"], cwd=str(root))
+def start(python: str, root: Path, command: list[str] | None = None) -> Client:
+    client = Client(command or [python, "-m", "gpulens.lsp"], cwd=str(root))
     client.request(
         "initialize",
         {
