@@ -207,7 +207,11 @@ CONCEPTS: dict[str, dict[str, Concept]] = {"en": EN, "zh-cn": ZH}
 
 #: Optimizer state tensors kept per parameter, by class name: (count, note en, note zh).
 OPTIMIZER_STATE: dict[str, tuple[str, str, str]] = {
-    "SGD": ("0 (1 with momentum)", "no state; momentum adds 1 buffer", "无状态；使用动量时 1 份"),
+    "SGD": (
+        "0 (1 with momentum)",
+        "momentum_buffer, only with momentum",
+        "momentum_buffer，仅在使用动量时",
+    ),
     "Adam": ("2", "exp_avg and exp_avg_sq", "exp_avg 与 exp_avg_sq"),
     "AdamW": ("2", "exp_avg and exp_avg_sq", "exp_avg 与 exp_avg_sq"),
     "Adamax": ("2", "exp_avg and exp_inf", "exp_avg 与 exp_inf"),

@@ -8,6 +8,7 @@ import re
 from gpulens.analysis.facts import Fact, Mention
 from gpulens.lsp.concepts import OPTIMIZER_STATE, concept, ui
 from gpulens.lsp.documents import View
+from gpulens.lsp.hints import zh_summary
 from gpulens.lsp.markdown import (
     ITERATION_FACTS,
     args_line,
@@ -151,7 +152,10 @@ def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) ->
             ):
                 summary.append(f"{ui('opt_steps', locale)}: **{fmt_count(it.optimizer_steps)}**")
             lines.append(" · ".join(summary))
-        if it.explanation:
+        summary_zh = zh_summary(view) if locale == "zh-cn" else ""
+        if summary_zh:
+            lines.append(summary_zh)
+        elif it.explanation:
             lines.append(escape(it.explanation))
         elif it.reason:
             lines.append(f"{ui('unknown_title', locale)}: {escape(it.reason)}")
