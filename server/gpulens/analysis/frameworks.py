@@ -170,17 +170,19 @@ class Frameworks:
     def _devices(
         self, devices: V | None, nodes: V | None, where: str, call: ast.Call
     ) -> Fact | None:
-        if "world_size" in self.r.facts:
-            return None
+        if "world_size" in self.r.facts or getattr(self.r, "user_world", None) is not None:
+            return None  # the user's GPU count wins (set by the reader)
         n_nodes = 1
         if nodes is not None:
             if not nodes.known or not isinstance(nodes.value, int):
                 return Fact.unknown("world_size", f"{where}: num_nodes: {nodes.reason}")
             n_nodes = nodes.value
         if devices is None or (devices.known and devices.value in ("auto", -1, "-1")):
-            return Fact.unknown(
-                "world_size",
-                f"{where}: devices='auto' uses every visible GPU;"
+            # Lightning's default uses every visible GPU; one is the common case, and the
+            # assumption is spelled out in the source so it is never silent.
+            return Fact(
+                "world_size", n_nodes,
+                f"assumed {n_nodes}: {where} has devices='auto' (every visible GPU);"
                 f" {SUPPLY.format(name='world_size')}",
                 span_of(call),
             )

@@ -85,6 +85,12 @@ class LoopFinder:
         idx = self.ev.call_index()
         out = list(idx.get("backward", []))
         out += [(c, s) for c, s in idx.get("step", []) if is_optimizer_step(c)]
+        # timm / MAE: `loss_scaler(loss, optimizer, ...)` does backward and step inside a helper
+        # object the reader does not follow.
+        for key, calls in idx.items():
+            if "scaler" in key.lower() and key not in ("GradScaler", "step", "scale"):
+                out += [(c, s) for c, s in calls
+                        if c.args and "loss" in (dotted_target(c.args[0]) or "").lower()]
         return out
 
     def work_funcs(self) -> set[str]:
@@ -334,15 +340,20 @@ class LoopFinder:
         return names | mapped
 
     # -- gradient accumulation ------------------------------------------------------------
-    def find_accum(self, lp: ast.AST, sc: Scope, inside_steps: bool) -> Accum | None:
+    def bodies(self, lp: ast.AST, sc: Scope) -> list[tuple[ast.AST, Scope]]:
+        """The loop and the training functions it calls (where per-batch code lives)."""
         work = self.work_funcs()
-        bodies: list[tuple[ast.AST, Scope]] = [(lp, sc)]
+        out: list[tuple[ast.AST, Scope]] = [(lp, sc)]
         called = {_call_name(n) for n in walk_no_defs(lp) if isinstance(n, ast.Call)}
         for fname in called & work:
             for fn in self.table.functions.get(fname, []):
                 fs = self.table.scope_for(fn)
                 if fs is not None:
-                    bodies.append((fn, fs))
+                    out.append((fn, fs))
+        return out
+
+    def find_accum(self, lp: ast.AST, sc: Scope, inside_steps: bool) -> Accum | None:
+        bodies = self.bodies(lp, sc)
         for body, bsc in bodies:
             for n in walk_no_defs(body):
                 if isinstance(n, ast.If) and any(

@@ -228,6 +228,7 @@ class Reader:
     # -- main -----------------------------------------------------------------------------
     def run(self, world_size: int | None) -> LoopPlan:
         finder = LoopFinder(self.ev)
+        self.user_world = world_size
         fw_plan = self.frameworks.detect()
         tl = finder.find() if fw_plan is None else None
         self.train_loop = tl
@@ -353,13 +354,24 @@ class Reader:
     def _loss_division(self, tl: TrainLoop | None) -> Fact | None:
         if tl is None:
             return None
-        for n in walk_no_defs(tl.node):
-            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and isinstance(
-                n.right, ast.Name | ast.Attribute
-            ):
-                text = (dotted_target(n.right) or "").lower()
+        for body, scope in LoopFinder(self.ev).bodies(tl.node, tl.scope):
+            found = self._division_in(body, scope)
+            if found is not None:
+                return found
+        return None
+
+    def _division_in(self, body: ast.AST, scope: Scope) -> Fact | None:
+        for n in walk_no_defs(body):
+            # `loss = loss / accum_steps` or `loss /= accum_iter`
+            divisor: ast.expr | None = None
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div):
+                divisor = n.right
+            elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Div):
+                divisor = n.value
+            if isinstance(divisor, ast.Name | ast.Attribute):
+                text = (dotted_target(divisor) or "").lower()
                 if "accum" in text:
-                    v = self.ev.eval(n.right, tl.scope, (n.lineno, n.col_offset))
+                    v = self.ev.eval(divisor, scope, (n.lineno, n.col_offset))
                     if v.known:
                         v = v.with_source(f"`{self.ev.segment(n)}` (line {n.lineno}): {v.source}")
                     return fact_from("grad_accum_steps", v, span_of(n))
