@@ -99,26 +99,42 @@ def _saved_bytes(model: torch.nn.Module, batch: int, size: int) -> tuple[int, in
 
 
 def _heads(model: torch.nn.Module, classes: int) -> dict[str, list[int]]:
-    """Linear layers producing the class logits (``fc``, ``classifier.1``, aux heads): what a
-    script replaces with ``model.fc = nn.Linear(model.fc.in_features, 10)``."""
-    return {
-        name: [m.in_features, m.out_features, int(m.bias is not None)]
-        for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) and m.out_features == classes
-    }
+    """Layers producing the class logits (``fc``, ``classifier.1``, aux heads; squeezenet's
+    1x1 conv): what a script replaces with ``model.fc = nn.Linear(model.fc.in_features, 10)``.
+    Each is [in_features (or in_channels * kernel area), classes, has bias]."""
+    heads: dict[str, list[int]] = {}
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear) and m.out_features == classes:
+            heads[name] = [m.in_features, m.out_features, int(m.bias is not None)]
+        elif isinstance(m, torch.nn.Conv2d) and m.out_channels == classes and m.groups == 1:
+            fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+            heads[name] = [fan_in, m.out_channels, int(m.bias is not None)]
+    return heads
 
 
-def _params_per_class(name: str, params_1000: int) -> int | None:
+def _params_per_class(name: str, params_1000: int, heads: dict[str, list[int]]) -> int | None:
     """Parameters added per output class: ``models.X(num_classes=10)`` changes only the heads,
-    linearly. Built on the meta device, so no memory and no initialisation time."""
+    linearly. Measured on the meta device (no memory, no init time); models whose constructor
+    needs real data (RegNet computes its widths with tensors) fall back to the heads' fan-in."""
+    from_heads = sum(fan_in + bias for fan_in, _, bias in heads.values()) or None
     try:
         with torch.device("meta"):
             small = models.get_model(name, weights=None, num_classes=10)
-        p10 = sum(p.numel() for p in {id(p): p for p in small.parameters()}.values())
     except Exception:
-        return None
+        return from_heads
+    p10 = sum(p.numel() for p in {id(p): p for p in small.parameters()}.values())
     per_class, rest = divmod(params_1000 - p10, 990)
     return per_class if rest == 0 else None
+
+
+def _accepts_other_sizes(model: torch.nn.Module, size: int) -> bool:
+    """Whether the model also runs at a larger input (ViT and MaxViT do not)."""
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+            model(torch.randn(2, 3, size + 32, size + 32))
+    except Exception:
+        return False
+    return True
 
 
 def measure(name: str) -> dict[str, Any]:
@@ -132,7 +148,6 @@ def measure(name: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "params": n_params,
         "trainable_params": sum(p.numel() for p in params.values() if p.requires_grad),
-        "params_per_class": _params_per_class(name, n_params),
         "buffer_bytes": sum(b.numel() * b.element_size() for b in buffers.values()),
         "buffer_numel": sum(b.numel() for b in buffers.values()),
     }
@@ -145,13 +160,15 @@ def measure(name: str) -> dict[str, Any]:
         s1, o1, classes = _saved_bytes(model, b1, size)
     s2, o2, _ = _saved_bytes(model, b2, size)
     per_sample = (s2 - s1) // (b2 - b1)
+    heads = _heads(model, classes)
     entry.update(
         {
+            "params_per_class": _params_per_class(name, n_params, heads),
             "input_size": [3, size, size],
             "input_size_source": source,
-            "fixed_input_size": "fixed by the architecture" in source,
+            "fixed_input_size": not _accepts_other_sizes(model, size),
             "num_classes": classes,
-            "heads": _heads(model, classes),
+            "heads": heads,
             "saved_bytes_per_sample": per_sample,
             "saved_bytes_fixed": s1 - per_sample * b1,
             "output_bytes_per_sample": (o2 - o1) // (b2 - b1),

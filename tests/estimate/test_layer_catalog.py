@@ -361,6 +361,23 @@ CASES: list[Case] = [
     C(M("Unfold", 3, 2, 1, 2), (2, 5, 9, 8)),
     C(M("Fold", output_size=(4, 5), kernel_size=(2, 2)), (1, 12, 12)),
     C(M("Fold", (9, 8), 3, 2, 1, 2), (2, 45, 12)),
+    # Losses
+    C(M("CrossEntropyLoss"), (8, 5), (8,), options={"target": "class", "classes": 5}),
+    C(M("CrossEntropyLoss", reduction="none"), (8, 5), (8,), options={"target": "class", "classes": 5}),
+    C(M("CrossEntropyLoss", reduction="none", label_smoothing=0.1), (8, 5, 4, 4), (8, 4, 4), options={"target": "class", "classes": 5}),
+    C(M("CrossEntropyLoss", ignore_index=0), (5,), (), options={"target": "class", "classes": 5}),
+    C(M("CrossEntropyLoss", reduction="none"), (8, 5), (8, 5), options={"target": "prob"}),
+    C(M("NLLLoss", reduction="sum"), (8, 5), (8,), options={"target": "class", "classes": 5}),
+    C(M("NLLLoss", reduction="none"), (8, 5, 3), (8, 3), options={"target": "class", "classes": 5}),
+    C(M("BCELoss"), (8, 3), (8, 3), options={"target": "prob"}),
+    C(M("BCELoss", reduction="none"), (8, 3), (8, 3), options={"target": "prob"}),
+    C(M("BCEWithLogitsLoss", reduction="none"), (4, 2, 3), (4, 2, 3)),
+    C(M("MSELoss"), (8, 3), (8, 3)),
+    C(M("MSELoss", reduction="none"), (8, 3), (8, 3)),
+    C(M("L1Loss", reduction="none"), (8, 1), (8, 3)),
+    C(M("SmoothL1Loss", beta=0.5), (8, 3), (8, 3)),
+    C(M("HuberLoss", "none", 2.0), (4, 8, 3), (8, 3)),
+    C(M("KLDivLoss", reduction="none"), (8, 3), (8, 3), options={"target": "prob"}),
     # Containers
     C(M("Sequential", M("Conv2d", 1, 20, 5), M("ReLU"), M("Conv2d", 20, 64, 5), M("ReLU")), (2, 1, 28, 28)),
     C(M("Sequential", OrderedDict([("conv1", M("Conv2d", 1, 20, 5)), ("relu1", M("ReLU")), ("fc", M("Flatten")), ("out", M("LazyLinear", 3))])), (2, 1, 8, 8)),
@@ -372,7 +389,16 @@ CASES: list[Case] = [
 ]  # fmt: skip
 
 
+_TEST_OPTIONS = ("skip_forward", "unpool", "target", "classes")
+
+
 def _torch_inputs(case: Case) -> list[Any]:
+    target = case.options.get("target")
+    if target == "class":
+        x, t = case.inputs
+        return [torch.randn(*x), torch.randint(0, case.options["classes"], t)]
+    if target == "prob":
+        return [torch.rand(*shape) for shape in case.inputs]
     if case.ints:
         xs: list[Any] = [torch.randint(0, case.ints, shape) for shape in case.inputs]
         if case.offsets is not None:
@@ -408,7 +434,7 @@ def _info_tensors(info: LayerInfo) -> dict[str, tuple[tuple[int, ...], bool, str
 
 def _run(case: Case) -> tuple[Any, Output]:
     module = case.module.torch()
-    opts = {k: v for k, v in case.options.items() if k not in ("skip_forward", "unpool")}
+    opts = {k: v for k, v in case.options.items() if k not in _TEST_OPTIONS}
     if case.options.get("skip_forward"):
         return module, None
     if case.options.get("unpool"):
@@ -444,7 +470,7 @@ def test_catalog_matches_torch(case: Case) -> None:
     assert info.buffer_bytes() == sum(b.numel() * b.element_size() for b in module.buffers())
     if case.options.get("skip_forward"):
         return
-    opts = {k: v for k, v in case.options.items() if k not in ("unpool",)}
+    opts = {k: v for k, v in case.options.items() if k not in _TEST_OPTIONS}
     if case.options.get("unpool"):
         m = case.module
         pool = build(f"MaxPool{m.kind[-2]}d", m.args, {**m.kwargs, "return_indices": True})
@@ -573,6 +599,12 @@ BROKEN: list[Case] = [
     C(M("ModuleList", [M("Linear", 4, 8)]), (5, 4)),
     C(M("ModuleDict", {"a": M("ReLU")}), (5, 4)),
     C(M("Threshold", 0.1), (2, 3)),
+    C(M("CrossEntropyLoss"), (8, 5), (7,), options={"target": "class", "classes": 5}),
+    C(M("CrossEntropyLoss", reduction="avg"), (8, 5), (8,), options={"target": "class", "classes": 5}),
+    C(M("NLLLoss"), (8, 5, 3), (8, 4), options={"target": "class", "classes": 5}),
+    C(M("BCELoss"), (8, 3), (8, 1), options={"target": "prob"}),
+    C(M("BCEWithLogitsLoss"), (8, 3), (8,)),
+    C(M("MSELoss"), (8, 3), (8, 4)),
     C(M("ReLU", 1, 2), (2, 3)),
 ]  # fmt: skip
 

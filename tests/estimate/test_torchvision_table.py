@@ -58,6 +58,7 @@ def test_table_is_well_formed() -> None:
         assert e["saved_bytes_fixed"] >= 0, name
         assert e["output_bytes_per_sample"] >= 4000, name
         assert e["heads"], name
+        assert e["params_per_class"] == sum(f + b for f, _, b in e["heads"].values()), name
 
 
 def test_known_values() -> None:
@@ -75,6 +76,8 @@ def test_known_values() -> None:
     assert inception is not None and inception.input_size == (3, 299, 299)
     vit = lookup_model("torchvision.models.vit_b_16")
     assert vit is not None and vit.fixed_input_size
+    squeeze = lookup_model("squeezenet1_0")  # 1x1-conv classifier
+    assert squeeze is not None and squeeze.heads == {"classifier.1": (512, 1000, True)}
 
 
 def test_loader_api() -> None:

@@ -39,6 +39,7 @@ from gpulens.estimate.shapes import (
     UnknownLayerError,
     Unresolved,
     add,
+    broadcast,
     conv_out,
     conv_transpose_out,
     floordiv,
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# Signatures: written as Python parameter lists, parsed once at import.
+# Signatures: written as Python parameter lists, parsed on first use.
 # --------------------------------------------------------------------------------------------
 
 _REQUIRED: Any = object()
@@ -1317,9 +1318,14 @@ def _xf_layer_init(decoder: bool) -> InitFn:
         d_model → dim_feedforward → d_model, and one LayerNorm per sub-block."""
         d, heads, ff = a.integer("d_model"), a.integer("nhead"), a.integer("dim_feedforward")
         bias, eps, dt = a.flag("bias"), a.real("layer_norm_eps"), a.get("dtype")
-        mha = {"dropout": a.raw("dropout"), "bias": bias, "batch_first": a.raw("batch_first")}
+        mha = {
+            "dropout": a.raw("dropout"),
+            "bias": bias,
+            "batch_first": a.raw("batch_first"),
+            "dtype": dt,
+        }
         kids: list[tuple[str, LayerInfo]] = [
-            ("self_attn", build("MultiheadAttention", (d, heads), {**mha, "dtype": dt}))
+            ("self_attn", build("MultiheadAttention", (d, heads), mha))
         ]
         if decoder:
             kids.append(("multihead_attn", build("MultiheadAttention", (d, heads), mha)))
@@ -1329,7 +1335,8 @@ def _xf_layer_init(decoder: bool) -> InitFn:
             ("linear2", build("Linear", (ff, d), {"bias": bias, "dtype": dt})),
         ]
         for i in range(1, 4 if decoder else 3):
-            kids.append((f"norm{i}", build("LayerNorm", (d,), {"eps": eps, "bias": bias})))
+            norm = build("LayerNorm", (d,), {"eps": eps, "bias": bias, "dtype": dt})
+            kids.append((f"norm{i}", norm))
         for i in range(1, 4 if decoder else 3):
             kids.append((f"dropout{i}", build("Dropout", (a.raw("dropout"),))))
         kids += _activation_child(a)
@@ -1443,7 +1450,7 @@ def _transformer_init(a: Args) -> Parts:
             "dtype",
         )
     }
-    norm_kw = {"eps": a.raw("layer_norm_eps"), "bias": a.raw("bias")}
+    norm_kw = {"eps": a.raw("layer_norm_eps"), "bias": a.raw("bias"), "dtype": a.get("dtype")}
     kids: list[tuple[str, LayerInfo]] = []
     for side, custom, count in (
         ("encoder", "custom_encoder", "num_encoder_layers"),
@@ -1970,6 +1977,69 @@ def _fold_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str,
 
 _register("Unfold", "kernel_size, dilation=1, padding=0, stride=1", forward=_unfold_fwd)
 _register("Fold", "output_size, kernel_size, dilation=1, padding=0, stride=1", forward=_fold_fwd)
+
+# --------------------------------------------------------------------------------------------
+# Loss modules: no parameters; an optional class-weight tensor is a buffer of unknown shape.
+# --------------------------------------------------------------------------------------------
+
+_LOSSES = {
+    "CrossEntropyLoss": "weight=None, size_average=None, ignore_index=-100, reduce=None, "
+    "reduction='mean', label_smoothing=0.0",
+    "NLLLoss": "weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean'",
+    "BCELoss": "weight=None, size_average=None, reduce=None, reduction='mean'",
+    "BCEWithLogitsLoss": "weight=None, size_average=None, reduce=None, reduction='mean', "
+    "pos_weight=None",
+    "MSELoss": "size_average=None, reduce=None, reduction='mean'",
+    "L1Loss": "size_average=None, reduce=None, reduction='mean'",
+    "SmoothL1Loss": "size_average=None, reduce=None, reduction='mean', beta=1.0",
+    "HuberLoss": "reduction='mean', delta=1.0",
+    "KLDivLoss": "size_average=None, reduce=None, reduction='mean', log_target=False",
+}
+
+
+def _loss_init(a: Args) -> Parts:
+    """``weight`` / ``pos_weight`` tensors become buffers; their size is the caller's tensor's,
+    unknown here, so a given one makes the buffer count unknown rather than wrong."""
+    for name in ("weight", "pos_weight"):
+        if name in a and a[name] is not None:
+            raise Unresolved(f"{a.kind}: {name} tensor")
+    return Parts()
+
+
+def _loss_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str, Any]) -> Shape:
+    """A scalar with reduction 'mean'/'sum'; with 'none', one loss per element (per sample for
+    the classification losses, whose dim 1 holds the classes)."""
+    x = _one(info, inputs, 2)
+    target = _tensor(info, inputs[1], "target")
+    reduction = info.args.text("reduction")
+    if reduction not in ("mean", "sum", "none"):
+        raise ShapeError(f"{info.kind}: {reduction!r} is not a valid reduction")
+    if info.kind in ("CrossEntropyLoss", "NLLLoss"):
+        per_sample: Shape = (x[0], *x[2:]) if len(x) >= 2 else ()
+        if len(target) == len(x) and info.kind == "CrossEntropyLoss":
+            shape_ok = all(p is None or q is None or p == q for p, q in zip(x, target, strict=True))
+            if not shape_ok:
+                raise ShapeError(f"{info.kind}: probabilities {fmt(target)} must match {fmt(x)}")
+        elif any(
+            p is not None and q is not None and p != q
+            for p, q in zip(per_sample, target, strict=False)
+        ) or len(target) != len(per_sample):
+            raise ShapeError(
+                f"{info.kind}: target {fmt(target)} does not match input {fmt(x)} "
+                f"(expected {fmt(per_sample)})"
+            )
+        return per_sample if reduction == "none" else ()
+    if info.kind in ("BCELoss", "BCEWithLogitsLoss") and (
+        len(x) != len(target)
+        or any(p is not None and q is not None and p != q for p, q in zip(x, target, strict=True))
+    ):
+        raise ShapeError(f"{info.kind}: target {fmt(target)} must have the input's size {fmt(x)}")
+    out = broadcast(x, target)
+    return out if reduction == "none" else ()
+
+
+for _kind, _sig in _LOSSES.items():
+    _register(_kind, _sig, _loss_init, _loss_fwd)
 
 # --------------------------------------------------------------------------------------------
 # Containers.
