@@ -173,7 +173,6 @@ def to_lsp(hints: list[Hint], start_line: int, end_line: int) -> list[types.Inla
             types.InlayHint(
                 position=types.Position(line=hint.line, character=hint.col),
                 label=hint.label,
-                kind=types.InlayHintKind.Type,
                 tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hint.tooltip),
                 padding_left=True,
             )
