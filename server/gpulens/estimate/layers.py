@@ -16,6 +16,17 @@ parameters only once an input shape is seen: :meth:`LayerInfo.materialize`.
 The caller resolves the name (``nn.Linear``, ``torch.nn.Linear``, ``from torch.nn import
 Linear``); :func:`lookup` also strips those prefixes for convenience. Pure Python: the server
 never imports torch, and every function here is cheap enough to run on each edit.
+
+Example::
+
+    conv = build("Conv2d", (1, 32, 3), {"stride": 1})
+    conv.params                                   # 320
+    conv.output_shape((64, 1, 28, 28))            # (64, 32, 26, 26)
+    net = build("Sequential", (conv, build("ReLU"), build("Flatten"), build("LazyLinear", (10,))))
+    net.params                                    # None: LazyLinear waits for its input
+    net.materialize((64, 1, 28, 28)).params       # 216650
+    build("LSTM", (10, 20), {"num_layers": 2}).forward((5, 3, 10))
+    # MultiOutput(items=((5, 3, 20), MultiOutput(items=((2, 3, 20), (2, 3, 20)))))
 """
 
 from __future__ import annotations
