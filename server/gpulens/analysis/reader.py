@@ -371,9 +371,10 @@ class Reader:
             if isinstance(divisor, ast.Name | ast.Attribute):
                 text = (dotted_target(divisor) or "").lower()
                 if "accum" in text:
-                    v = self.ev.eval(divisor, scope, (n.lineno, n.col_offset))
+                    v = self.ev.eval(divisor, scope, (divisor.lineno, divisor.col_offset))
                     if v.known:
-                        v = v.with_source(f"`{self.ev.segment(n)}` (line {n.lineno}): {v.source}")
+                        v = v.with_source(
+                            f"`{self.ev.segment(n)}` (line {divisor.lineno}): {v.source}")
                     return fact_from("grad_accum_steps", v, span_of(n))
         return None
 
