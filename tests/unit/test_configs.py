@@ -48,7 +48,8 @@ def test_script_without_configurator_file(tmp_path: Path) -> None:
         "max_iters = 100\nexec(open('configurator.py').read())\n"
         "import torch\nit = 0\nwhile True:\n    torch.randn(1).backward()\n    it += 1\n"
         "    if it > max_iters:\n        break\n", encoding="utf-8")
-    a = analyze(script.read_text(encoding="utf-8"), path=str(script), script_args=("--max_iters=5",))
+    text = script.read_text(encoding="utf-8")
+    a = analyze(text, path=str(script), script_args=("--max_iters=5",))
     assert a.facts["max_steps"].value == 5
     assert "not found" in a.facts["max_steps"].source
     assert a.iterations.total == 6

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gpulens.analysis.datasets import count_images, dataset_table
 
 
