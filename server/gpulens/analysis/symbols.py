@@ -182,6 +182,31 @@ class _Builder:
                                           value=st.value, conditions=conds, in_loop=in_loop,
                                           node=t, key=t.slice.value))
             self.expr(st.value, scope, conds)
+        elif isinstance(st, ast.Expr):
+            self.expr(st.value, scope, conds)
+            v = st.value
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Attribute)
+                and v.func.attr == "update"
+            ):
+                base = dotted_target(v.func.value)
+                if base is not None:
+                    scope.add(Binding(base, scope, v.lineno, v.col_offset, "update", value=v,
+                                      conditions=conds, in_loop=in_loop, node=v))
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Name)
+                and v.func.id == "exec"
+                and v.args
+            ):
+                self.exec_sites.append((v, scope, conds))
+        elif isinstance(st, ast.Return):
+            if st.value is not None:
+                self.expr(st.value, scope, conds)
+                # Returns are bindings of "<return>" so calls into the function can be folded.
+                scope.add(Binding("<return>", scope, st.lineno, st.col_offset, "assign",
+                                  value=st.value, conditions=conds, in_loop=in_loop, node=st))
         elif isinstance(st, ast.AnnAssign):
             if st.value is not None:
                 self.bind_target(st.target, st.value, scope, conds, in_loop, "assign", ())
@@ -275,31 +300,6 @@ class _Builder:
                 local = alias.asname or alias.name
                 self.imports[local] = f"{mod}.{alias.name}" if mod else alias.name
                 scope.add(Binding(local, scope, st.lineno, st.col_offset, "import", node=st))
-        elif isinstance(st, ast.Expr):
-            self.expr(st.value, scope, conds)
-            v = st.value
-            if (
-                isinstance(v, ast.Call)
-                and isinstance(v.func, ast.Attribute)
-                and v.func.attr == "update"
-            ):
-                base = dotted_target(v.func.value)
-                if base is not None:
-                    scope.add(Binding(base, scope, v.lineno, v.col_offset, "update", value=v,
-                                      conditions=conds, in_loop=in_loop, node=v))
-            if (
-                isinstance(v, ast.Call)
-                and isinstance(v.func, ast.Name)
-                and v.func.id == "exec"
-                and v.args
-            ):
-                self.exec_sites.append((v, scope, conds))
-        elif isinstance(st, ast.Return):
-            if st.value is not None:
-                self.expr(st.value, scope, conds)
-                # Returns are bindings of "<return>" so calls into the function can be folded.
-                scope.add(Binding("<return>", scope, st.lineno, st.col_offset, "assign",
-                                  value=st.value, conditions=conds, in_loop=in_loop, node=st))
         elif isinstance(st, ast.Match):
             self.expr(st.subject, scope, conds)
             for case in st.cases:
