@@ -173,12 +173,21 @@ class DocumentManager:
         on_result: Callable[[str, View], None] | None = None,
         debounce_s: float = 0.03,
         max_workers: int = 2,
+        request_timeout_s: float = 10.0,
+        on_late_result: Callable[[str], None] | None = None,
     ) -> None:
         self._analyzer = analyzer
         self._snapshot = snapshot
         self._inputs_for = inputs_for
         self._on_result = on_result
+        self._on_late_result = on_late_result
         self.debounce_s = debounce_s
+        #: A request waits at most this long for an analysis; then it gets the previous result
+        #: and ``on_late_result`` fires when the slow one lands (the editor refreshes then).
+        self.request_timeout_s = request_timeout_s
+        #: Analyses run so far (for tests and logs).
+        self.analyses = 0
+        self._count_lock = threading.Lock()
         self._docs: dict[str, _DocState] = {}
         # Deeply nested code makes recursive readers need a deep C stack: give the workers a
         # big one (the setting applies to threads created afterwards).
@@ -273,8 +282,19 @@ class DocumentManager:
             if future is None:
                 future = self._start(state, version, text, inputs, key)
             # Shield: a cancelled request must not cancel an analysis others are waiting for.
-            latest = await asyncio.shield(future)
+            try:
+                latest = await asyncio.wait_for(asyncio.shield(future), self.request_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("analysis of %s is slow; answering with the previous result", uri)
+                future.add_done_callback(lambda _: self._late(uri))
+                if state.latest is None:
+                    return None
+                latest = state.latest
         return self._make_view(state, latest)
+
+    def _late(self, uri: str) -> None:
+        if self._on_late_result is not None and uri in self._docs:
+            self._on_late_result(uri)
 
     def _start(
         self, state: _DocState, version: int, text: str, inputs: Inputs, key: str
@@ -304,6 +324,8 @@ class DocumentManager:
         self, version: int, text: str, inputs: Inputs, key: str, good: Result | None
     ) -> Result:
         """Runs in a worker thread: never raises."""
+        with self._count_lock:
+            self.analyses += 1
         start = time.perf_counter()
         source = clean_text(text)
         try:

@@ -63,6 +63,7 @@ class GpulensServer(LanguageServer):
                 snapshot=self.snapshot,
                 inputs_for=self.inputs_for,
                 on_result=self.publish,
+                on_late_result=self._late_result,
             )
         return self._documents
 
@@ -178,6 +179,11 @@ class GpulensServer(LanguageServer):
             source=DIAGNOSTIC_SOURCE,
             code="iterations-unknown",
         )
+
+    def _late_result(self, uri: str) -> None:
+        """A slow analysis finished after its request was answered: show it now."""
+        self.refresh_hints()
+        self.documents.schedule(uri, delay=0.0)
 
     def refresh_hints(self) -> None:
         caps = self.client_capabilities.workspace
