@@ -395,8 +395,12 @@ class Reader:
                 self.facts["world_size"] = Fact.unknown(
                     "world_size", f"{r.reason}; {SUPPLY.format(name='world_size')}", r.span)
             return
+        # DDP code that sits under an `if` known to be false (args.distributed defaults to
+        # False) does not run in the default configuration.
         ddp = any(name.rsplit(".", 1)[-1] in ("DistributedDataParallel", "init_process_group")
-                  for _c, _s, name in self.canon)
+                  and self.ev.conds_status(self.table.call_conds.get(id(c), ()), s)[0]
+                  is not False
+                  for c, s, name in self.canon)
         if ddp:
             for target in ("ddp_world_size", "world_size", "WORLD_SIZE", "args.world_size"):
                 v = self.ev.lookup(target, self.table.module, None)

@@ -129,6 +129,8 @@ class SymbolTable:
     loop_parents: dict[int, ast.AST | None]
     #: id(call) → the innermost loop (in the same function) whose body contains it.
     call_loop: dict[int, ast.AST | None]
+    #: id(call) → the ``if`` tests guarding it (absent when unconditional).
+    call_conds: dict[int, tuple[Condition, ...]]
 
     def scope_for(self, node: ast.AST) -> Scope | None:
         return self.scope_of.get(id(node))
@@ -153,6 +155,7 @@ class _Builder:
         self.loops: list[tuple[ast.For | ast.While, Scope]] = []
         self.loop_parents: dict[int, ast.AST | None] = {}
         self.call_loop: dict[int, ast.AST | None] = {}
+        self.call_conds: dict[int, tuple[Condition, ...]] = {}
         self.current_loop: ast.AST | None = None
 
     # -- statements -------------------------------------------------------------------------
@@ -355,6 +358,8 @@ class _Builder:
                 assert isinstance(n, ast.Call)
                 calls.append((n, scope))
                 call_loop[id(n)] = loop
+                if conds:
+                    self.call_conds[id(n)] = conds
                 push(n.func)
                 stack.extend(n.args)
                 for kw in n.keywords:
@@ -391,4 +396,5 @@ def build(module: ast.Module) -> SymbolTable:
         loops=b.loops,
         loop_parents=b.loop_parents,
         call_loop=b.call_loop,
+        call_conds=b.call_conds,
     )

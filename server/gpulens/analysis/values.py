@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Span
-from gpulens.analysis.symbols import Binding, Scope, SymbolTable, dotted_target
+from gpulens.analysis.symbols import Binding, Condition, Scope, SymbolTable, dotted_target
 
 Pos = tuple[int, int] | None  # None: the end of the scope (everything bound so far)
 
@@ -491,10 +491,16 @@ class Evaluator:
     def conditions_hold(
         self, b: Binding, frame: Frame | None
     ) -> tuple[bool | None, ast.expr | None]:
-        for test, polarity in b.conditions:
+        return self.conds_status(b.conditions, b.scope, frame)
+
+    def conds_status(
+        self, conds: tuple[Condition, ...], scope: Scope, frame: Frame | None = None
+    ) -> tuple[bool | None, ast.expr | None]:
+        """Whether all the ``if`` tests guarding some code hold: True, False or None (unknown)."""
+        for test, polarity in conds:
             if test is None:
                 return None, None
-            v = self.eval(test, b.scope, (test.lineno, test.col_offset), frame)
+            v = self.eval(test, scope, (test.lineno, test.col_offset), frame)
             if not v.known or not isinstance(v.value, _PRIMITIVE):
                 return None, test
             if bool(v.value) != polarity:
@@ -548,7 +554,8 @@ class Evaluator:
             return unknown(f"`{b.target}` has no default value (line {b.line})", span)
         if b.value is None:
             return unknown(f"`{b.target}` (line {b.line}) is not readable statically", span)
-        pos = (b.value.lineno, b.value.col_offset)
+        # The right-hand side sees the bindings made *before* this statement (x = x + 1).
+        pos = (b.line, b.col)
         if b.kind in ("setitem", "update"):
             return self._mutation(b, frame, earlier, pos)
         if b.kind == "aug":
@@ -1060,7 +1067,23 @@ class Evaluator:
             if found is not None:
                 return found
         base = self.eval(node.value, scope, pos, frame)
+        if target is not None and base.known and isinstance(base.value, Namespace) \
+                and node.attr not in base.value.attrs:
+            # `args.distributed = ...` set in main(), read in main_worker(args): the same
+            # object travels under the same name; use the assignment wherever it is.
+            elsewhere = self._bound_anywhere(target)
+            if elsewhere is not None:
+                return elsewhere
         return self.get_attr(base, node.attr, sp, node)
+
+    def _bound_anywhere(self, target: str) -> V | None:
+        found: list[Binding] = []
+        for s in self.table.all_scopes():
+            found.extend(s.bindings.get(target, ()))
+        if not found:
+            return None
+        found.sort(key=lambda b: b.pos)
+        return self._pick(found, None)
 
     def get_attr(self, base: V, attr: str, sp: Span, node: ast.AST | None = None) -> V:
         if not base.known:
