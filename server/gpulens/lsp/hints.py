@@ -104,7 +104,7 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
             lines.append(summary)
         if it.explanation:
             lines += ["", f"> {escape(it.explanation)}" if summary else escape(it.explanation)]
-    rows = fact_rows(view, ITERATION_FACTS, locale)
+    rows = fact_rows(view, ITERATION_FACTS, locale, include_unknown=value is None)
     if rows:
         lines += ["", *rows]
     extra = args_line(view, locale)

@@ -202,7 +202,9 @@ def hover_markdown(view: View, mention: Mention, locale: str) -> str:
     if cost:
         out += ["", *cost]
     if mention.kind in ("dataloader", "epoch_loop", "step_loop"):
-        rows = fact_rows(view, ITERATION_FACTS, locale)
+        it = view.analysis.iterations
+        unknown_count = it.total is None and it.per_epoch is None
+        rows = fact_rows(view, ITERATION_FACTS, locale, include_unknown=unknown_count)
         if rows:
             out += ["", *rows]
         extra = args_line(view, locale)

@@ -110,10 +110,17 @@ def provenance(fact: Fact, view: View, locale: str) -> str:
     return " · ".join(parts)
 
 
-def fact_rows(view: View, names: tuple[str, ...], locale: str) -> list[str]:
-    """A markdown table of the named facts present in the analysis."""
+def fact_rows(
+    view: View, names: tuple[str, ...], locale: str, include_unknown: bool = True
+) -> list[str]:
+    """A markdown table of the named facts present in the analysis (unknown ones only with
+    ``include_unknown``: a step loop's count does not need the dataset size)."""
     facts = view.analysis.facts
-    present = [facts[n] for n in names if n in facts and not is_unused(facts[n])]
+    present = [
+        facts[n]
+        for n in names
+        if n in facts and not is_unused(facts[n]) and (include_unknown or facts[n].known)
+    ]
     if not present:
         return []
     rows = [
