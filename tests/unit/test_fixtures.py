@@ -174,6 +174,8 @@ CASES: list[Case] = [
          id="imagenet_example_sized"),
     Case("imagenet_example.py", {"batch_size": None, "world_size": None}, (None, None, None),
          args=("--multiprocessing-distributed",), id="imagenet_example_ddp"),
+    Case("factory_loaders.py", {"batch_size": 32, "dataset_size": 60000, "epochs": 3},
+         (1875, 5625, 5625)),
     Case("drop_last.py", {"drop_last": True, "dataset_size": 1050}, (10, 30, 30)),
     Case("trange_epochs.py", {"epochs": 7, "dataset_size": 4096}, (16, 112, 112)),
     Case("epoch_range_start.py", {"epochs": 30, "dataset_size": 75750}, (1184, 35520, 35520)),
