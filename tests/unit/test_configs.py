@@ -47,7 +47,9 @@ def test_script_without_configurator_file(tmp_path: Path) -> None:
     script.write_text(
         "max_iters = 100\nexec(open('configurator.py').read())\n"
         "import torch\nit = 0\nwhile True:\n    torch.randn(1).backward()\n    it += 1\n"
-        "    if it > max_iters:\n        break\n", encoding="utf-8")
+        "    if it > max_iters:\n        break\n",
+        encoding="utf-8",
+    )
     text = script.read_text(encoding="utf-8")
     a = analyze(text, path=str(script), script_args=("--max_iters=5",))
     assert a.facts["max_steps"].value == 5

@@ -19,19 +19,43 @@ def test_table_is_well_formed() -> None:
             assert entry["default"] in entry["splits"], name
 
 
-@pytest.mark.parametrize(("name", "split", "n"), [
-    ("MNIST", "train", 60000), ("MNIST", "test", 10000), ("FashionMNIST", "train", 60000),
-    ("KMNIST", "test", 10000), ("CIFAR10", "train", 50000), ("CIFAR100", "test", 10000),
-    ("SVHN", "train", 73257), ("SVHN", "test", 26032), ("SVHN", "extra", 531131),
-    ("STL10", "train", 5000), ("STL10", "test", 8000), ("STL10", "unlabeled", 100000),
-    ("ImageNet", "train", 1281167), ("ImageNet", "val", 50000), ("Food101", "train", 75750),
-    ("Food101", "test", 25250), ("Flowers102", "train", 1020), ("Flowers102", "val", 1020),
-    ("Flowers102", "test", 6149), ("CelebA", "train", 162770), ("CelebA", "valid", 19867),
-    ("CelebA", "test", 19962), ("Caltech101", "all", 8677), ("OxfordIIITPet", "trainval", 3680),
-    ("OxfordIIITPet", "test", 3669), ("GTSRB", "train", 26640), ("GTSRB", "test", 12630),
-    ("EuroSAT", "all", 27000), ("USPS", "train", 7291), ("USPS", "test", 2007),
-    ("EMNIST", "balanced/train", 112800), ("EMNIST", "byclass/test", 116323),
-])
+@pytest.mark.parametrize(
+    ("name", "split", "n"),
+    [
+        ("MNIST", "train", 60000),
+        ("MNIST", "test", 10000),
+        ("FashionMNIST", "train", 60000),
+        ("KMNIST", "test", 10000),
+        ("CIFAR10", "train", 50000),
+        ("CIFAR100", "test", 10000),
+        ("SVHN", "train", 73257),
+        ("SVHN", "test", 26032),
+        ("SVHN", "extra", 531131),
+        ("STL10", "train", 5000),
+        ("STL10", "test", 8000),
+        ("STL10", "unlabeled", 100000),
+        ("ImageNet", "train", 1281167),
+        ("ImageNet", "val", 50000),
+        ("Food101", "train", 75750),
+        ("Food101", "test", 25250),
+        ("Flowers102", "train", 1020),
+        ("Flowers102", "val", 1020),
+        ("Flowers102", "test", 6149),
+        ("CelebA", "train", 162770),
+        ("CelebA", "valid", 19867),
+        ("CelebA", "test", 19962),
+        ("Caltech101", "all", 8677),
+        ("OxfordIIITPet", "trainval", 3680),
+        ("OxfordIIITPet", "test", 3669),
+        ("GTSRB", "train", 26640),
+        ("GTSRB", "test", 12630),
+        ("EuroSAT", "all", 27000),
+        ("USPS", "train", 7291),
+        ("USPS", "test", 2007),
+        ("EMNIST", "balanced/train", 112800),
+        ("EMNIST", "byclass/test", 116323),
+    ],
+)
 def test_documented_sizes(name: str, split: str, n: int) -> None:
     assert dataset_table()[name]["splits"][split] == n
 

@@ -20,11 +20,15 @@ def test_parse_pragmas() -> None:
     ]
     got = {(p.name, repr(p.value), p.line) for p in find_pragmas(lines)}
     assert got == {
-        ("dataset_size", "1200", 1), ("world_size", "8", 2), ("precision", "'amp_bf16'", 2),
-        ("drop_last", "True", 2), ("epochs", "2.5", 3), ("optimizer", "{'class': 'SGD'}", 3),
+        ("dataset_size", "1200", 1),
+        ("world_size", "8", 2),
+        ("precision", "'amp_bf16'", 2),
+        ("drop_last", "True", 2),
+        ("epochs", "2.5", 3),
+        ("optimizer", "{'class': 'SGD'}", 3),
     }
     p = find_pragmas(lines)[0]
-    assert lines[0][p.span.col:p.span.end_col] == "dataset_size=1200"
+    assert lines[0][p.span.col : p.span.end_col] == "dataset_size=1200"
 
 
 def test_parse_value() -> None:
@@ -83,11 +87,11 @@ def test_mention_spans_cover_the_code() -> None:
     for m in a.mentions:
         by_kind.setdefault(m.kind, m)  # the first of each kind
     bs = by_kind["batch_size"].span
-    assert lines[bs.line - 1][bs.col:bs.end_col] == "BATCH_SIZE"
+    assert lines[bs.line - 1][bs.col : bs.end_col] == "BATCH_SIZE"
     loop = by_kind["epoch_loop"].span
-    assert lines[loop.line - 1][loop.col:loop.end_col] == "for epoch in range(EPOCHS):"
+    assert lines[loop.line - 1][loop.col : loop.end_col] == "for epoch in range(EPOCHS):"
     lr = by_kind["learning_rate"].span
-    assert lines[lr.line - 1][lr.col:lr.end_col] == "lr=LEARNING_RATE"
+    assert lines[lr.line - 1][lr.col : lr.end_col] == "lr=LEARNING_RATE"
     assert a.mentions_at(19, 45)[0].kind == "batch_size"
 
 

@@ -21,12 +21,36 @@ def check(a: Analysis) -> None:
     assert not (a.error or "").startswith("internal error"), a.error
 
 
-@pytest.mark.parametrize("src", [
-    "", "\n\n", "   ", "#", "x", "for", "def f(:", "import", "(((", "]]]", "'''", "\\",
-    "for epoch in range(", "DataLoader(ds, batch_size=", "if True:\n", "class A(\n  x=1",
-    "\x00\x00\x00", "x = 1\x00\ny = 2", "x = '\udcff'", "λ = 3", "\t\tx = 1\n y = 2",
-    "@\ndef", "lambda: (yield)", "async def f():\n    await", "match x:\n    case",
-])
+@pytest.mark.parametrize(
+    "src",
+    [
+        "",
+        "\n\n",
+        "   ",
+        "#",
+        "x",
+        "for",
+        "def f(:",
+        "import",
+        "(((",
+        "]]]",
+        "'''",
+        "\\",
+        "for epoch in range(",
+        "DataLoader(ds, batch_size=",
+        "if True:\n",
+        "class A(\n  x=1",
+        "\x00\x00\x00",
+        "x = 1\x00\ny = 2",
+        "x = '\udcff'",
+        "λ = 3",
+        "\t\tx = 1\n y = 2",
+        "@\ndef",
+        "lambda: (yield)",
+        "async def f():\n    await",
+        "match x:\n    case",
+    ],
+)
 def test_garbage_never_raises(src: str) -> None:
     check(analyze(src))
 
@@ -34,7 +58,7 @@ def test_garbage_never_raises(src: str) -> None:
 def test_half_typed_lines_everywhere_keep_the_rest() -> None:
     lines = CLASSIC.splitlines()
     for i in range(len(lines)):
-        broken = "\n".join([*lines[:i], lines[i][: len(lines[i]) // 2], *lines[i + 1:]])
+        broken = "\n".join([*lines[:i], lines[i][: len(lines[i]) // 2], *lines[i + 1 :]])
         a = analyze(broken)
         check(a)
     # A broken line in the middle: the rest still gives the classic answer.
@@ -153,8 +177,15 @@ def test_non_utf8_text_from_the_caller() -> None:
 
 def test_script_args_garbage() -> None:
     src = (ROOT / "tests/fixtures/scripts/mnist_argparse.py").read_text(encoding="utf-8")
-    for args in (("--batch-size",), ("--batch-size", "abc"), ("--nope", "1"), ("-",), ("--",),
-                 ("--epochs=-1",), ("x" * 10_000,)):
+    for args in (
+        ("--batch-size",),
+        ("--batch-size", "abc"),
+        ("--nope", "1"),
+        ("-",),
+        ("--",),
+        ("--epochs=-1",),
+        ("x" * 10_000,),
+    ):
         check(analyze(src, script_args=args))
 
 
@@ -166,15 +197,23 @@ def test_settings_garbage() -> None:
 
 def test_exponential_call_fan_out_is_bounded() -> None:
     chain = "\n".join(f"def f{i}():\n    return f{i + 1}() + f{i + 1}()\n" for i in range(40))
-    src = chain + "\ndef f40():\n    return 1\n\nbs = f0()\n" + (
-        "import torch\nloader = torch.utils.data.DataLoader(range(10), batch_size=bs)\n"
-        "for epoch in range(2):\n    for x in loader:\n        x.backward()\n")
+    src = (
+        chain
+        + "\ndef f40():\n    return 1\n\nbs = f0()\n"
+        + (
+            "import torch\nloader = torch.utils.data.DataLoader(range(10), batch_size=bs)\n"
+            "for epoch in range(2):\n    for x in loader:\n        x.backward()\n"
+        )
+    )
     a = analyze(src)
     check(a)
     assert a.facts["batch_size"].value is None
 
 
 def test_many_conditional_bindings() -> None:
-    src = "import random\nx = 0\n" + "".join(
-        f"if random.random() > 0.5:\n    x = {i}\n" for i in range(3000)) + "bs = x\n"
+    src = (
+        "import random\nx = 0\n"
+        + "".join(f"if random.random() > 0.5:\n    x = {i}\n" for i in range(3000))
+        + "bs = x\n"
+    )
     check(analyze(src))

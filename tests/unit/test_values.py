@@ -12,8 +12,9 @@ from gpulens.analysis.symbols import build
 from gpulens.analysis.values import Context, DatasetVal, Evaluator, V
 
 
-def value_of(src: str, name: str, args: tuple[str, ...] = (),
-             env: dict[str, str] | None = None) -> V:
+def value_of(
+    src: str, name: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> V:
     src = textwrap.dedent(src)
     table = build(ast.parse(src))
     ev = Evaluator(table, src.splitlines(), Context(args, env or {}, None))
@@ -31,13 +32,31 @@ def test_constant_and_source() -> None:
     assert v.span is not None and v.span.line == 1
 
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ("32 * 4", 128), ("1000 // 3", 333), ("2 ** 10", 1024), ("7 % 4", 3), ("-(3 - 5)", 2),
-    ("int(0.9 * 1000)", 900), ("max(1, 2, 3)", 3), ("min([4, 2])", 2), ("round(2.6)", 3),
-    ("abs(-4)", 4), ("len([1, 2, 3])", 3), ("len(range(10))", 10), ("sum([1, 2, 3])", 6),
-    ("True and 5", 5), ("0 or 7", 7), ("3 if 1 > 2 else 4", 4), ("'a' + 'b'", "ab"),
-    ("f'{2}x{3:02d}'", "2x03"), ("float('1e-3')", 0.001), ("1_000_000", 1000000),
-])
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("32 * 4", 128),
+        ("1000 // 3", 333),
+        ("2 ** 10", 1024),
+        ("7 % 4", 3),
+        ("-(3 - 5)", 2),
+        ("int(0.9 * 1000)", 900),
+        ("max(1, 2, 3)", 3),
+        ("min([4, 2])", 2),
+        ("round(2.6)", 3),
+        ("abs(-4)", 4),
+        ("len([1, 2, 3])", 3),
+        ("len(range(10))", 10),
+        ("sum([1, 2, 3])", 6),
+        ("True and 5", 5),
+        ("0 or 7", 7),
+        ("3 if 1 > 2 else 4", 4),
+        ("'a' + 'b'", "ab"),
+        ("f'{2}x{3:02d}'", "2x03"),
+        ("float('1e-3')", 0.001),
+        ("1_000_000", 1000000),
+    ],
+)
 def test_arithmetic(expr: str, expected: object) -> None:
     assert value_of(f"x = {expr}\n", "x").value == expected
 
@@ -153,16 +172,19 @@ def test_argparse_defaults() -> None:
     assert value_of(ARGPARSE, "workers").value is None
 
 
-@pytest.mark.parametrize(("argv", "name", "expected"), [
-    (("--batch-size", "256"), "bs", 256),
-    (("--batch-size=32",), "bs", 32),
-    (("--batch", "16"), "bs", 16),  # unique prefix, as argparse allows
-    (("-e", "3"), "ep", 3),
-    (("--lr", "0.5"), "lr", 0.5),
-    (("--amp",), "amp", True),
-    (("--no-shuffle",), "shuffle", False),
-    (("--dataset", "mnist"), "ds", "mnist"),
-])
+@pytest.mark.parametrize(
+    ("argv", "name", "expected"),
+    [
+        (("--batch-size", "256"), "bs", 256),
+        (("--batch-size=32",), "bs", 32),
+        (("--batch", "16"), "bs", 16),  # unique prefix, as argparse allows
+        (("-e", "3"), "ep", 3),
+        (("--lr", "0.5"), "lr", 0.5),
+        (("--amp",), "amp", True),
+        (("--no-shuffle",), "shuffle", False),
+        (("--dataset", "mnist"), "ds", "mnist"),
+    ],
+)
 def test_argparse_script_arguments(argv: tuple[str, ...], name: str, expected: object) -> None:
     v = value_of(ARGPARSE, name, argv)
     assert v.value == expected
@@ -305,8 +327,7 @@ def test_torchvision_dataset_size() -> None:
     f = datasets.Places365('d', split='val')
     g = datasets.EMNIST('d', split='digits', train=False)
     """
-    expected = {"a": 10000, "b": 531131, "c": 6149, "d": 3680, "e": 10000, "f": 36500,
-                "g": 40000}
+    expected = {"a": 10000, "b": 531131, "c": 6149, "d": 3680, "e": 10000, "f": 36500, "g": 40000}
     for name, n in expected.items():
         v = value_of(src, name)
         assert isinstance(v.value, DatasetVal) and v.value.size == n, (name, v)
@@ -318,15 +339,26 @@ def test_unknown_split_is_unknown_with_reason() -> None:
     assert "bogus" in (v.value.reason or "")
 
 
-@pytest.mark.parametrize(("expr", "n"), [
-    ("torch.randn(100, 3)", 100), ("torch.zeros((50, 2))", 50), ("torch.rand(size=(7,))", 7),
-    ("torch.randint(0, 10, (30,))", 30), ("torch.randint(10, (40, 2))", 40),
-    ("torch.arange(25)", 25), ("torch.arange(5, 25, 2)", 10), ("torch.linspace(0, 1, 11)", 11),
-    ("torch.tensor([1, 2, 3])", 3), ("np.random.randn(12, 4)", 12),
-    ("np.random.randint(0, 5, size=9)", 9), ("np.zeros((8, 2))", 8),
-    ("torch.randn(64, 3).float().to('cuda')", 64), ("torch.randn(64, 3)[:10]", 10),
-    ("torch.cat([torch.randn(3, 2), torch.randn(4, 2)])", 7),
-])
+@pytest.mark.parametrize(
+    ("expr", "n"),
+    [
+        ("torch.randn(100, 3)", 100),
+        ("torch.zeros((50, 2))", 50),
+        ("torch.rand(size=(7,))", 7),
+        ("torch.randint(0, 10, (30,))", 30),
+        ("torch.randint(10, (40, 2))", 40),
+        ("torch.arange(25)", 25),
+        ("torch.arange(5, 25, 2)", 10),
+        ("torch.linspace(0, 1, 11)", 11),
+        ("torch.tensor([1, 2, 3])", 3),
+        ("np.random.randn(12, 4)", 12),
+        ("np.random.randint(0, 5, size=9)", 9),
+        ("np.zeros((8, 2))", 8),
+        ("torch.randn(64, 3).float().to('cuda')", 64),
+        ("torch.randn(64, 3)[:10]", 10),
+        ("torch.cat([torch.randn(3, 2), torch.randn(4, 2)])", 7),
+    ],
+)
 def test_tensor_dataset_sizes(expr: str, n: int) -> None:
     src = f"""
     import numpy as np

@@ -22,12 +22,19 @@ MAX_CONFIG_BYTES = 1_000_000
 def _exec_path(ev: Evaluator, call: ast.Call, scope: Scope) -> V | None:
     """``exec(open(P).read())`` → the value of P; None if the exec is of something else."""
     arg = call.args[0]
-    if not (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute)
-            and arg.func.attr == "read"):
+    if not (
+        isinstance(arg, ast.Call)
+        and isinstance(arg.func, ast.Attribute)
+        and arg.func.attr == "read"
+    ):
         return None
     opener = arg.func.value
-    if not (isinstance(opener, ast.Call) and isinstance(opener.func, ast.Name)
-            and opener.func.id == "open" and opener.args):
+    if not (
+        isinstance(opener, ast.Call)
+        and isinstance(opener.func, ast.Name)
+        and opener.func.id == "open"
+        and opener.args
+    ):
         return None
     return ev.eval(opener.args[0], scope, (call.lineno, call.col_offset))
 
@@ -73,8 +80,10 @@ def config_assignments(
     sub.fallback = fallback
     out: list[tuple[str, V]] = []
     for st in tree.body:
-        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(
-            st.targets[0], ast.Name
+        if (
+            isinstance(st, ast.Assign)
+            and len(st.targets) == 1
+            and isinstance(st.targets[0], ast.Name)
         ):
             name = st.targets[0].id
             v = sub.eval(st.value, table.module, (st.lineno, st.col_offset))
@@ -137,11 +146,21 @@ def apply_exec_configs(ev: Evaluator) -> list[str]:
                     if key not in ev.table.module.bindings and key not in dict(presets):
                         notes.append(f"{arg}: `{key}` is not a setting of the script")
                         continue
-                    presets.append((key, V(val, f"script argument {arg} (applied by {label})",
-                                           sp)))
+                    presets.append((key, V(val, f"script argument {arg} (applied by {label})", sp)))
         for name, v in presets:
-            _insert(scope, Binding(name, scope, call.lineno, call.col_offset, "preset",
-                                   preset=v, conditions=conds, node=call))
+            _insert(
+                scope,
+                Binding(
+                    name,
+                    scope,
+                    call.lineno,
+                    call.col_offset,
+                    "preset",
+                    preset=v,
+                    conditions=conds,
+                    node=call,
+                ),
+            )
     return notes
 
 

@@ -91,14 +91,25 @@ def _torchvision(name: str) -> Handler:
         entry = dataset_table()[name]
         split, reason = _split_of(ctx, name, entry)
         if split is None:
-            return V(DatasetVal(None, f"torchvision {name}", reason, entry["doc"], ctx.name),
-                     f"torchvision {name}", ctx.span)
+            return V(
+                DatasetVal(None, f"torchvision {name}", reason, entry["doc"], ctx.name),
+                f"torchvision {name}",
+                ctx.span,
+            )
         size = entry["splits"].get(split)
         if size is None:
             known = ", ".join(entry["splits"])
-            return V(DatasetVal(None, f"torchvision {name}",
-                                f"{name} has no split {split!r} in gpulens' table ({known})",
-                                entry["doc"], ctx.name), f"torchvision {name}", ctx.span)
+            return V(
+                DatasetVal(
+                    None,
+                    f"torchvision {name}",
+                    f"{name} has no split {split!r} in gpulens' table ({known})",
+                    entry["doc"],
+                    ctx.name,
+                ),
+                f"torchvision {name}",
+                ctx.span,
+            )
         label = "" if split == "all" else f", {split} split"
         desc = f"torchvision {name}{label}: {size:,} samples"
         return V(DatasetVal(size, desc, None, entry["doc"], ctx.name), desc, ctx.span)
@@ -125,8 +136,11 @@ def _dim0_of_size(v: V) -> V:
 
 def _tensor(result: V, ctx: CallCtx, what: str) -> V:
     if not result.known:
-        return V(TensorVal(None, f"`{ctx.ev.segment(ctx.node, 50)}` ({result.reason})"),
-                 f"`{ctx.ev.segment(ctx.node, 50)}`", ctx.span)
+        return V(
+            TensorVal(None, f"`{ctx.ev.segment(ctx.node, 50)}` ({result.reason})"),
+            f"`{ctx.ev.segment(ctx.node, 50)}`",
+            ctx.span,
+        )
     n = result.value if isinstance(result.value, int) else None
     src = f"`{ctx.ev.segment(ctx.node, 50)}`, line {ctx.node.lineno}"
     if result.source not in ("literal",) and not result.source.startswith("`"):
@@ -204,8 +218,11 @@ def _linspace(ctx: CallCtx) -> V | None:
     if steps is None:
         steps = ctx.arg(None, "num")
     if steps is None:
-        return _tensor(V(50, "numpy default num=50"), ctx, "array") if ctx.name.startswith(
-            "numpy") else None
+        return (
+            _tensor(V(50, "numpy default num=50"), ctx, "array")
+            if ctx.name.startswith("numpy")
+            else None
+        )
     return _tensor(steps, ctx, "tensor")
 
 
@@ -270,14 +287,16 @@ def _size_method(ctx: CallCtx) -> V | None:
 
 def _tensor_dataset(ctx: CallCtx) -> V | None:
     if not ctx.node.args:
-        return V(DatasetVal(None, "TensorDataset", "no tensors given"), "TensorDataset",
-                 ctx.span)
+        return V(DatasetVal(None, "TensorDataset", "no tensors given"), "TensorDataset", ctx.span)
     first = ctx.arg(0)
     assert first is not None
     n = ctx.ev.length(first, ctx.span)
     if not n.known:
-        return V(DatasetVal(None, "TensorDataset", f"TensorDataset: {n.reason}"),
-                 "TensorDataset", ctx.span)
+        return V(
+            DatasetVal(None, "TensorDataset", f"TensorDataset: {n.reason}"),
+            "TensorDataset",
+            ctx.span,
+        )
     desc = f"TensorDataset of {n.value:,} samples ({n.source})"
     return V(DatasetVal(n.value, desc, None, "", "TensorDataset"), desc, ctx.span)
 
@@ -293,8 +312,17 @@ def _random_split(ctx: CallCtx) -> V | None:
     if not all(p.known and is_number(p.value) for p in parts):
         bad = next(p for p in parts if not (p.known and is_number(p.value)))
         reason = f"random_split lengths: {bad.reason or 'not a number'}"
-        return V(SeqVal([V(DatasetVal(None, "random_split part", reason), "random_split",
-                           ctx.span) for _ in parts], "list"), "random_split", ctx.span)
+        return V(
+            SeqVal(
+                [
+                    V(DatasetVal(None, "random_split part", reason), "random_split", ctx.span)
+                    for _ in parts
+                ],
+                "list",
+            ),
+            "random_split",
+            ctx.span,
+        )
     nums = [p.value for p in parts]
     if all(isinstance(x, int) for x in nums):
         sizes: list[int | None] = list(nums)
@@ -317,8 +345,9 @@ def _random_split(ctx: CallCtx) -> V | None:
     out: list[V] = []
     for i, s in enumerate(sizes):
         if s is None:
-            out.append(V(DatasetVal(None, f"random_split part {i}", reason), "random_split",
-                         ctx.span))
+            out.append(
+                V(DatasetVal(None, f"random_split part {i}", reason), "random_split", ctx.span)
+            )
         else:
             desc = f"random_split part {i}: {s:,} samples (line {ctx.node.lineno}, {how})"
             out.append(V(DatasetVal(s, desc, None, "", "random_split"), desc, ctx.span))
@@ -344,8 +373,11 @@ def _concat(ctx: CallCtx) -> V | None:
     for item in seq.value.items:
         n = ctx.ev.length(item, ctx.span)
         if not n.known:
-            return V(DatasetVal(None, "ConcatDataset", f"ConcatDataset part: {n.reason}"),
-                     "ConcatDataset", ctx.span)
+            return V(
+                DatasetVal(None, "ConcatDataset", f"ConcatDataset part: {n.reason}"),
+                "ConcatDataset",
+                ctx.span,
+            )
         total += n.value
     desc = f"ConcatDataset of {total:,} samples (line {ctx.node.lineno})"
     return V(DatasetVal(total, desc, None, "", "ConcatDataset"), desc, ctx.span)
@@ -391,16 +423,21 @@ def _image_folder(ctx: CallCtx) -> V | None:
         path = os.path.join(os.path.dirname(os.path.abspath(ctx.ev.ctx.script_path)), path)
     n, how = count_images(path, root.value)
     if n is None:
-        return V(DatasetVal(None, "ImageFolder", f"ImageFolder: {how}"), "ImageFolder",
-                 ctx.span)
+        return V(DatasetVal(None, "ImageFolder", f"ImageFolder: {how}"), "ImageFolder", ctx.span)
     desc = f"ImageFolder: {how}"
     return V(DatasetVal(n, desc, None, "counted on disk", "ImageFolder"), desc, ctx.span)
 
 
 def _hf_dataset(ctx: CallCtx) -> V | None:
-    return V(DatasetVal(None, "Hugging Face dataset",
-                        "the sizes of Hugging Face datasets are not in gpulens' table"),
-             "load_dataset", ctx.span)
+    return V(
+        DatasetVal(
+            None,
+            "Hugging Face dataset",
+            "the sizes of Hugging Face datasets are not in gpulens' table",
+        ),
+        "load_dataset",
+        ctx.span,
+    )
 
 
 # -- loaders and samplers -------------------------------------------------------------------
@@ -408,8 +445,9 @@ def _hf_dataset(ctx: CallCtx) -> V | None:
 
 def _sampler(kind: str) -> Handler:
     def handler(ctx: CallCtx) -> V | None:
-        ds = ctx.arg(0, "data_source" if kind in ("RandomSampler", "SequentialSampler")
-                     else "dataset")
+        ds = ctx.arg(
+            0, "data_source" if kind in ("RandomSampler", "SequentialSampler") else "dataset"
+        )
         if kind == "WeightedRandomSampler":
             ds = None
         replicas: V | None = None
@@ -432,9 +470,17 @@ def _sampler(kind: str) -> Handler:
             ns = ctx.arg(1, "num_samples")
             if ns is not None and not (ns.known and ns.value is None):
                 # The sampler draws num_samples indices per epoch, whatever the dataset's size.
-                ds = V(DatasetVal(ns.value if ns.known and isinstance(ns.value, int) else None,
-                                  f"{kind}(num_samples={ns.value if ns.known else '?'})",
-                                  ns.reason, "", kind), ns.source, ctx.span)
+                ds = V(
+                    DatasetVal(
+                        ns.value if ns.known and isinstance(ns.value, int) else None,
+                        f"{kind}(num_samples={ns.value if ns.known else '?'})",
+                        ns.reason,
+                        "",
+                        kind,
+                    ),
+                    ns.source,
+                    ctx.span,
+                )
         return V(SamplerVal(kind, ds, replicas, drop), kind, ctx.span)
 
     return handler
@@ -451,16 +497,28 @@ def _dataloader(ctx: CallCtx) -> V | None:
             batch = V(1, "DataLoader default batch_size=1", ctx.span)
     drop = ctx.arg(None, "drop_last") or V(False, "DataLoader default drop_last=False", ctx.span)
     sampler = ctx.arg(None, "sampler")
-    return V(LoaderVal(ds, batch, drop, sampler, ctx.node), f"DataLoader, line {ctx.node.lineno}",
-             ctx.span)
+    return V(
+        LoaderVal(ds, batch, drop, sampler, ctx.node),
+        f"DataLoader, line {ctx.node.lineno}",
+        ctx.span,
+    )
 
 
 def register(ev: Evaluator) -> None:
     h = ev.handlers
     for name in dataset_table():
         h[name] = _torchvision(name)
-    for name in ("randn", "rand", "zeros", "ones", "empty", "randn_like", "standard_normal",
-                 "random_sample", "uniform"):
+    for name in (
+        "randn",
+        "rand",
+        "zeros",
+        "ones",
+        "empty",
+        "randn_like",
+        "standard_normal",
+        "random_sample",
+        "uniform",
+    ):
         h[name] = _shape_first
     h["full"] = _full
     h["randint"] = _randint
@@ -469,8 +527,16 @@ def register(ev: Evaluator) -> None:
     h["permutation"] = _from_data
     h["arange"] = _arange
     h["linspace"] = _linspace
-    for name in ("tensor", "from_numpy", "as_tensor", "array", "asarray", "Tensor",
-                 "FloatTensor", "LongTensor"):
+    for name in (
+        "tensor",
+        "from_numpy",
+        "as_tensor",
+        "array",
+        "asarray",
+        "Tensor",
+        "FloatTensor",
+        "LongTensor",
+    ):
         h[name] = _from_data
     h["cat"] = _cat
     h["concatenate"] = _cat
@@ -487,8 +553,25 @@ def register(ev: Evaluator) -> None:
     h["RandomSampler"] = _sampler("RandomSampler")
     h["SequentialSampler"] = _sampler("SequentialSampler")
     h["WeightedRandomSampler"] = _sampler("WeightedRandomSampler")
-    for m in ("float", "long", "int", "double", "half", "bfloat16", "to", "cuda", "cpu",
-              "clone", "detach", "contiguous", "numpy", "astype", "pin_memory", "squeeze",
-              "unsqueeze", "requires_grad_"):
+    for m in (
+        "float",
+        "long",
+        "int",
+        "double",
+        "half",
+        "bfloat16",
+        "to",
+        "cuda",
+        "cpu",
+        "clone",
+        "detach",
+        "contiguous",
+        "numpy",
+        "astype",
+        "pin_memory",
+        "squeeze",
+        "unsqueeze",
+        "requires_grad_",
+    ):
         ev.method_handlers.setdefault(m, _keep_tensor)
     ev.method_handlers["size"] = _size_method

@@ -35,11 +35,21 @@ if TYPE_CHECKING:
 SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
 
 _LIGHTNING_PRECISION = {
-    "16-mixed": "amp_fp16", "16": "amp_fp16", 16: "amp_fp16",
-    "bf16-mixed": "amp_bf16", "bf16": "amp_bf16",
-    "32": "fp32", 32: "fp32", "32-true": "fp32",
-    "16-true": "fp16", "bf16-true": "bf16", "64": "fp64", 64: "fp64", "64-true": "fp64",
-    "transformer-engine": "fp8", "transformer-engine-float16": "fp8",
+    "16-mixed": "amp_fp16",
+    "16": "amp_fp16",
+    16: "amp_fp16",
+    "bf16-mixed": "amp_bf16",
+    "bf16": "amp_bf16",
+    "32": "fp32",
+    32: "fp32",
+    "32-true": "fp32",
+    "16-true": "fp16",
+    "bf16-true": "bf16",
+    "64": "fp64",
+    64: "fp64",
+    "64-true": "fp64",
+    "transformer-engine": "fp8",
+    "transformer-engine-float16": "fp8",
 }
 
 _HF_DEFAULTS: dict[str, Any] = {
@@ -86,8 +96,11 @@ class Frameworks:
     def _find_anchor(self, method: str) -> None:
         for call, _scope in self.ev.callers(method):
             f = call.func
-            if isinstance(f, ast.Attribute) and f.attr == method and "trainer" in (
-                    self.ev.segment(f.value).lower()):
+            if (
+                isinstance(f, ast.Attribute)
+                and f.attr == method
+                and "trainer" in (self.ev.segment(f.value).lower())
+            ):
                 self.anchor = call
                 return
 
@@ -122,15 +135,21 @@ class Frameworks:
         max_steps = kw.get("max_steps")
         max_epochs = kw.get("max_epochs")
         steps_set = max_steps is not None and (
-            not max_steps.known or max_steps.value not in (-1, None))
+            not max_steps.known or max_steps.value not in (-1, None)
+        )
         if max_epochs is None or (max_epochs.known and max_epochs.value is None):
             if steps_set:
-                facts["epochs"] = Fact("epochs", None,
-                                       f"{where}: no max_epochs, so max_steps ends training")
+                facts["epochs"] = Fact(
+                    "epochs", None, f"{where}: no max_epochs, so max_steps ends training"
+                )
             else:
-                facts["epochs"] = Fact("epochs", 1000, f"{where}: Lightning's default max_epochs"
-                                       " (1000 when neither max_epochs nor max_steps is set)",
-                                       span_of(call))
+                facts["epochs"] = Fact(
+                    "epochs",
+                    1000,
+                    f"{where}: Lightning's default max_epochs"
+                    " (1000 when neither max_epochs nor max_steps is set)",
+                    span_of(call),
+                )
         else:
             facts["epochs"] = self.r_fact("epochs", max_epochs, call)
         if max_steps is None:
@@ -139,7 +158,8 @@ class Frameworks:
             facts["max_steps"] = self.r_fact("max_steps", max_steps, call)
         acc = kw.get("accumulate_grad_batches")
         facts["grad_accum_steps"] = (
-            self.r_fact("grad_accum_steps", acc, call) if acc is not None
+            self.r_fact("grad_accum_steps", acc, call)
+            if acc is not None
             else Fact("grad_accum_steps", 1, f"{where}: accumulate_grad_batches not set (1)")
         )
         devices = kw.get("devices") or kw.get("gpus")
@@ -150,14 +170,22 @@ class Frameworks:
         prec = kw.get("precision")
         if prec is not None:
             if prec.known and prec.value in _LIGHTNING_PRECISION:
-                facts["precision"] = Fact("precision", _LIGHTNING_PRECISION[prec.value],
-                                          f"{where}: precision={prec.value!r}", prec.span)
+                facts["precision"] = Fact(
+                    "precision",
+                    _LIGHTNING_PRECISION[prec.value],
+                    f"{where}: precision={prec.value!r}",
+                    prec.span,
+                )
             elif not prec.known:
                 facts["precision"] = Fact.unknown("precision", f"{where}: {prec.reason}")
         limit: float | int | None = None
         lim = kw.get("limit_train_batches")
-        if lim is not None and lim.known and isinstance(lim.value, int | float) and not (
-                isinstance(lim.value, float) and lim.value == 1.0):
+        if (
+            lim is not None
+            and lim.known
+            and isinstance(lim.value, int | float)
+            and not (isinstance(lim.value, float) and lim.value == 1.0)
+        ):
             limit = lim.value
         self._lightning_data()
         return LoopPlan("lightning", accum_rounding="ceil", shards=True, limit_batches=limit)
@@ -181,7 +209,8 @@ class Frameworks:
             # Lightning's default uses every visible GPU; one is the common case, and the
             # assumption is spelled out in the source so it is never silent.
             return Fact(
-                "world_size", n_nodes,
+                "world_size",
+                n_nodes,
                 f"assumed {n_nodes}: {where} has devices='auto' (every visible GPU);"
                 f" {SUPPLY.format(name='world_size')}",
                 span_of(call),
@@ -249,12 +278,19 @@ class Frameworks:
     def _loader_facts(self, loader: V | None, anchor: ast.AST | None) -> None:
         facts = self.r.facts
         if loader is None or not loader.known or not isinstance(loader.value, LoaderVal):
-            reason = (loader.reason if loader is not None and loader.reason
-                      else "no training DataLoader the reader can follow")
-            facts.setdefault("batch_size", Fact.unknown(
-                "batch_size", f"{reason}; {SUPPLY.format(name='batch_size')}"))
-            facts.setdefault("dataset_size", Fact.unknown(
-                "dataset_size", f"{reason}; {SUPPLY.format(name='dataset_size')}"))
+            reason = (
+                loader.reason
+                if loader is not None and loader.reason
+                else "no training DataLoader the reader can follow"
+            )
+            facts.setdefault(
+                "batch_size",
+                Fact.unknown("batch_size", f"{reason}; {SUPPLY.format(name='batch_size')}"),
+            )
+            facts.setdefault(
+                "dataset_size",
+                Fact.unknown("dataset_size", f"{reason}; {SUPPLY.format(name='dataset_size')}"),
+            )
             return
         from gpulens.analysis.reader import fact_from
 
@@ -303,14 +339,17 @@ class Frameworks:
         facts["epochs"] = fact_from("epochs", get("num_train_epochs"), sp)
         ms = get("max_steps")
         if ms.known and isinstance(ms.value, int) and ms.value > 0:
-            facts["epochs"] = Fact("epochs", None,
-                                   f"not used: max_steps={ms.value} overrides num_train_epochs")
+            facts["epochs"] = Fact(
+                "epochs", None, f"not used: max_steps={ms.value} overrides num_train_epochs"
+            )
         facts["max_steps"] = (
-            fact_from("max_steps", ms, sp) if not ms.known or ms.value != -1
+            fact_from("max_steps", ms, sp)
+            if not ms.known or ms.value != -1
             else Fact("max_steps", None, "Hugging Face default max_steps=-1 (train by epochs)")
         )
         facts["grad_accum_steps"] = fact_from(
-            "grad_accum_steps", get("gradient_accumulation_steps"), sp)
+            "grad_accum_steps", get("gradient_accumulation_steps"), sp
+        )
         facts["drop_last"] = fact_from("drop_last", get("dataloader_drop_last"), sp)
         for flag, mode in (("bf16", "amp_bf16"), ("fp16", "amp_fp16")):
             v = kw.get(flag)
@@ -326,26 +365,45 @@ class Frameworks:
         optim = get("optim")
         facts["learning_rate"] = fact_from("learning_rate", lr, sp)
         if optim.known:
-            cls = {"adamw_torch": "AdamW", "adamw_hf": "AdamW", "adamw_torch_fused": "AdamW",
-                   "adafactor": "Adafactor", "sgd": "SGD", "adagrad": "Adagrad",
-                   "adamw_bnb_8bit": "AdamW8bit", "adamw_8bit": "AdamW8bit"}.get(
-                       str(optim.value), str(optim.value))
-            facts["optimizer"] = Fact("optimizer", {
-                "class": cls,
-                "lr": lr.value if lr.known else None,
-                "weight_decay": wd.value if wd.known else None,
-            }, f"{where}: optim={optim.value!r} (the Trainer builds it)", sp)
+            cls = {
+                "adamw_torch": "AdamW",
+                "adamw_hf": "AdamW",
+                "adamw_torch_fused": "AdamW",
+                "adafactor": "Adafactor",
+                "sgd": "SGD",
+                "adagrad": "Adagrad",
+                "adamw_bnb_8bit": "AdamW8bit",
+                "adamw_8bit": "AdamW8bit",
+            }.get(str(optim.value), str(optim.value))
+            facts["optimizer"] = Fact(
+                "optimizer",
+                {
+                    "class": cls,
+                    "lr": lr.value if lr.known else None,
+                    "weight_decay": wd.value if wd.known else None,
+                },
+                f"{where}: optim={optim.value!r} (the Trainer builds it)",
+                sp,
+            )
         sched = get("lr_scheduler_type")
         if sched.known:
-            facts["lr_scheduler"] = Fact("lr_scheduler", {"class": str(sched.value)},
-                                         f"{where}: lr_scheduler_type={sched.value!r}", sp)
-        facts.setdefault("loss", Fact("loss", "model-defined",
-                                      "the Hugging Face Trainer uses the model's own loss"))
+            facts["lr_scheduler"] = Fact(
+                "lr_scheduler",
+                {"class": str(sched.value)},
+                f"{where}: lr_scheduler_type={sched.value!r}",
+                sp,
+            )
+        facts.setdefault(
+            "loss",
+            Fact("loss", "model-defined", "the Hugging Face Trainer uses the model's own loss"),
+        )
         if "world_size" not in facts:
             facts["world_size"] = Fact(
-                "world_size", 1,
+                "world_size",
+                1,
                 "assumed 1: a plain `python` run is one process (torchrun --nproc_per_node sets"
-                f" more); {SUPPLY.format(name='world_size')}")
+                f" more); {SUPPLY.format(name='world_size')}",
+            )
         # The dataset: Trainer(train_dataset=...).
         if trainer is not None:
             call, scope, _name = trainer
@@ -355,8 +413,10 @@ class Frameworks:
                     ds = self.ev.eval(k.value, scope, (call.lineno, call.col_offset))
             if ds is None:
                 facts["dataset_size"] = Fact.unknown(
-                    "dataset_size", "Trainer(train_dataset=...) not found; "
-                    + SUPPLY.format(name="dataset_size"), span_of(call))
+                    "dataset_size",
+                    "Trainer(train_dataset=...) not found; " + SUPPLY.format(name="dataset_size"),
+                    span_of(call),
+                )
             else:
                 n = self.ev.length(ds, span_of(call))
                 if n.known and ds.known and isinstance(ds.value, DatasetVal):
@@ -366,6 +426,7 @@ class Frameworks:
                 facts["dataset_size"] = fact_from("dataset_size", n, span_of(call))
         else:
             facts["dataset_size"] = Fact.unknown(
-                "dataset_size", "no Trainer(train_dataset=...) found; "
-                + SUPPLY.format(name="dataset_size"))
+                "dataset_size",
+                "no Trainer(train_dataset=...) found; " + SUPPLY.format(name="dataset_size"),
+            )
         return LoopPlan("hf", accum_rounding="floor", shards=True)

@@ -89,8 +89,11 @@ class LoopFinder:
         # object the reader does not follow.
         for key, calls in idx.items():
             if "scaler" in key.lower() and key not in ("GradScaler", "step", "scale"):
-                out += [(c, s) for c, s in calls
-                        if c.args and "loss" in (dotted_target(c.args[0]) or "").lower()]
+                out += [
+                    (c, s)
+                    for c, s in calls
+                    if c.args and "loss" in (dotted_target(c.args[0]) or "").lower()
+                ]
         return out
 
     def work_funcs(self) -> set[str]:
@@ -144,8 +147,10 @@ class LoopFinder:
     def find(self) -> TrainLoop | None:
         loops = self.table.loops
         epoch_loops = [
-            (lp, sc) for lp, sc in loops
-            if isinstance(lp, ast.For) and isinstance(lp.target, ast.Name)
+            (lp, sc)
+            for lp, sc in loops
+            if isinstance(lp, ast.For)
+            and isinstance(lp.target, ast.Name)
             and _EPOCH_NAME.search(lp.target.id.lower())
         ]
         epoch_work = [(lp, sc) for lp, sc in epoch_loops if self.contains_work(lp)]
@@ -182,8 +187,9 @@ class LoopFinder:
     def loop_count(self, lp: ast.For, sc: Scope) -> V:
         """How many times ``for x in range(...)`` runs, with the range's provenance."""
         it: ast.expr = lp.iter
-        while isinstance(it, ast.Call) and _call_name(it) in ("tqdm", "enumerate", "iter") \
-                and it.args:
+        while (
+            isinstance(it, ast.Call) and _call_name(it) in ("tqdm", "enumerate", "iter") and it.args
+        ):
             it = it.args[0]
         v = self.ev.eval(it, sc, (lp.lineno, lp.col_offset))
         header = f"`for {self.ev.segment(lp.target)} in {self.ev.segment(lp.iter, 60)}`"
@@ -199,26 +205,40 @@ class LoopFinder:
         n_v = self.ev.length(v, span_of(lp.iter))
         if n_v.known and isinstance(n_v.value, int):
             return V(n_v.value, f"{header}, line {lp.lineno}", span_of(lp.iter))
-        return unknown(f"{header} (line {lp.lineno}) is not a range the reader can count",
-                       span_of(lp.iter))
+        return unknown(
+            f"{header} (line {lp.lineno}) is not a range the reader can count", span_of(lp.iter)
+        )
 
     def _step_or_single(self, lp: ast.For | ast.While, sc: Scope) -> TrainLoop | None:
         if isinstance(lp, ast.For):
             it = lp.iter
-            while isinstance(it, ast.Call) and _call_name(it) in ("tqdm", "enumerate", "iter") \
-                    and it.args:
+            while (
+                isinstance(it, ast.Call)
+                and _call_name(it) in ("tqdm", "enumerate", "iter")
+                and it.args
+            ):
                 it = it.args[0]
             is_range = isinstance(it, ast.Call) and _call_name(it) in ("range", "trange")
             if is_range:
                 count = self.loop_count(lp, sc)
                 assert isinstance(it, ast.Call)
                 bound = it.args[0] if len(it.args) == 1 else it
-                tl = TrainLoop("step", lp, sc, count, step_count=lambda m: max(0, m),
-                               step_words=self.ev.segment(bound, 40))
+                tl = TrainLoop(
+                    "step",
+                    lp,
+                    sc,
+                    count,
+                    step_count=lambda m: max(0, m),
+                    step_words=self.ev.segment(bound, 40),
+                )
             else:
                 # One pass over a loader with no epoch loop around it: a single epoch.
-                tl = TrainLoop("single", lp, sc, V(1, f"one pass over the data (line {lp.lineno},"
-                                                      " no epoch loop)", span_of(lp)))
+                tl = TrainLoop(
+                    "single",
+                    lp,
+                    sc,
+                    V(1, f"one pass over the data (line {lp.lineno}, no epoch loop)", span_of(lp)),
+                )
             tl.iterated = self.iterated_names(lp, sc)
             tl.accum = self.find_accum(lp, sc, inside_steps=is_range)
             return tl
@@ -229,8 +249,11 @@ class LoopFinder:
         w = next((i for i, st in enumerate(body) if self.contains_work(st)), 0)
         incs: dict[str, tuple[int, V]] = {}
         for i, st in enumerate(body):
-            if isinstance(st, ast.AugAssign) and isinstance(st.op, ast.Add) \
-                    and isinstance(st.target, ast.Name):
+            if (
+                isinstance(st, ast.AugAssign)
+                and isinstance(st.op, ast.Add)
+                and isinstance(st.target, ast.Name)
+            ):
                 kv = self.ev.eval(st.value, sc, (st.lineno, st.col_offset))
                 if kv.known and isinstance(kv.value, int) and kv.value > 0:
                     incs.setdefault(st.target.id, (i, kv))
@@ -247,25 +270,40 @@ class LoopFinder:
                 if c is not None:
                     checks.append((i, *c))
         if not checks:
-            tl = TrainLoop("step", lp, sc, unknown(
-                f"the training loop `while {self.ev.segment(lp.test)}:` (line {lp.lineno}) has"
-                " no step-count condition the reader can follow", span_of(lp)))
+            tl = TrainLoop(
+                "step",
+                lp,
+                sc,
+                unknown(
+                    f"the training loop `while {self.ev.segment(lp.test)}:` (line {lp.lineno}) has"
+                    " no step-count condition the reader can follow",
+                    span_of(lp),
+                ),
+            )
             tl.iterated = self.iterated_names(lp, sc)
             tl.accum = self.find_accum(lp, sc, inside_steps=True)
             return tl
         b, name, op, bound_node = checks[0]
         inc_i, k_v = incs[name]
         k = int(k_v.value)
-        start = self.ev.eval(ast.Name(id=name, lineno=lp.lineno, col_offset=lp.col_offset,
-                                      end_lineno=lp.lineno, end_col_offset=lp.col_offset), sc,
-                             (lp.lineno, lp.col_offset))
+        start = self.ev.eval(
+            ast.Name(
+                id=name,
+                lineno=lp.lineno,
+                col_offset=lp.col_offset,
+                end_lineno=lp.lineno,
+                end_col_offset=lp.col_offset,
+            ),
+            sc,
+            (lp.lineno, lp.col_offset),
+        )
         bound = self.ev.eval(bound_node, sc, (bound_node.lineno, bound_node.col_offset))
         if bound.known and bound.source == "literal":
-            bound = bound.with_source(f"`{self.ev.segment(bound_node)}` (line "
-                                      f"{bound_node.lineno})")
+            bound = bound.with_source(f"`{self.ev.segment(bound_node)}` (line {bound_node.lineno})")
         if not start.known or not isinstance(start.value, int):
-            bound = unknown(f"the start value of `{name}`: {start.reason or 'not an integer'}",
-                            span_of(lp))
+            bound = unknown(
+                f"the start value of `{name}`: {start.reason or 'not an integer'}", span_of(lp)
+            )
         s = start.value if start.known and isinstance(start.value, int) else 0
         off = k if inc_i < b else 0
         work_after = b < w
@@ -288,8 +326,16 @@ class LoopFinder:
         if _EPOCH_NAME.search(name.lower()) and bound.known and isinstance(bound.value, int):
             # `while epoch < num_epochs:` is an epoch loop that happens to be written as while.
             n = count(bound.value)
-            tl = TrainLoop("epoch", lp, sc, V(n, f"`while {self.ev.segment(lp.test)}`, line"
-                                              f" {lp.lineno} with {bound.source}", bound.span))
+            tl = TrainLoop(
+                "epoch",
+                lp,
+                sc,
+                V(
+                    n,
+                    f"`while {self.ev.segment(lp.test)}`, line {lp.lineno} with {bound.source}",
+                    bound.span,
+                ),
+            )
             tl.iterated = self.iterated_names(lp, sc)
             tl.accum = self.find_accum(lp, sc, inside_steps=False)
             return tl
@@ -313,8 +359,10 @@ class LoopFinder:
                     it = n.iter
                 elif isinstance(n, ast.Call) and _call_name(n) in ("iter", "next") and n.args:
                     it = n.args[0]
-                while isinstance(it, ast.Call) and it.args and _call_name(it) in (
-                    "enumerate", "tqdm", "iter", "zip", "islice", "cycle"
+                while (
+                    isinstance(it, ast.Call)
+                    and it.args
+                    and _call_name(it) in ("enumerate", "tqdm", "iter", "zip", "islice", "cycle")
                 ):
                     it = it.args[0]
                 if it is not None:
@@ -358,7 +406,8 @@ class LoopFinder:
             for n in walk_no_defs(body):
                 if isinstance(n, ast.If) and any(
                     isinstance(c, ast.Call) and is_optimizer_step(c)
-                    for st in n.body for c in walk_no_defs(st)
+                    for st in n.body
+                    for c in walk_no_defs(st)
                 ):
                     acc = self._modulo(n.test, bsc)
                     if acc is not None:
@@ -369,17 +418,28 @@ class LoopFinder:
                 for n in walk_no_defs(body):
                     if n is lp or not isinstance(n, ast.For):
                         continue
-                    has_bwd = any(isinstance(c, ast.Call) and is_backward(c)
-                                  for c in walk_no_defs(n))
-                    has_step = any(isinstance(c, ast.Call) and is_optimizer_step(c)
-                                   for c in walk_no_defs(n))
+                    has_bwd = any(
+                        isinstance(c, ast.Call) and is_backward(c) for c in walk_no_defs(n)
+                    )
+                    has_step = any(
+                        isinstance(c, ast.Call) and is_optimizer_step(c) for c in walk_no_defs(n)
+                    )
                     it = n.iter
-                    if has_bwd and not has_step and isinstance(it, ast.Call) \
-                            and _call_name(it) == "range":
+                    if (
+                        has_bwd
+                        and not has_step
+                        and isinstance(it, ast.Call)
+                        and _call_name(it) == "range"
+                    ):
                         cnt = self.loop_count(n, bsc)
-                        return Accum(cnt, "floor", True, n,
-                                     f"micro-step loop `for {self.ev.segment(n.target)} in"
-                                     f" {self.ev.segment(n.iter)}`")
+                        return Accum(
+                            cnt,
+                            "floor",
+                            True,
+                            n,
+                            f"micro-step loop `for {self.ev.segment(n.target)} in"
+                            f" {self.ev.segment(n.iter)}`",
+                        )
         return None
 
     def _modulo(self, test: ast.expr, sc: Scope) -> Accum | None:
@@ -400,8 +460,12 @@ class LoopFinder:
             if k.known and k.source == "literal":
                 k = k.with_source(f"`{self.ev.segment(p)}` (line {p.lineno})")
             idx = left.left
-            plus_one = isinstance(idx, ast.BinOp) and isinstance(idx.op, ast.Add) and \
-                isinstance(idx.right, ast.Constant) and idx.right.value == 1
+            plus_one = (
+                isinstance(idx, ast.BinOp)
+                and isinstance(idx.op, ast.Add)
+                and isinstance(idx.right, ast.Constant)
+                and idx.right.value == 1
+            )
             rv = right.value if isinstance(right, ast.Constant) else None
             if plus_one and rv == 0:
                 rounding = "ceil" if ceil_extra else "floor"
@@ -426,8 +490,10 @@ def _counter_compare(
         return None
     left, op, right = t.left, t.ops[0], t.comparators[0]
     flip = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
-    if isinstance(right, ast.Name) and right.id in incs and not (
-        isinstance(left, ast.Name) and left.id in incs
+    if (
+        isinstance(right, ast.Name)
+        and right.id in incs
+        and not (isinstance(left, ast.Name) and left.id in incs)
     ):
         left, right = right, left
         ft = flip.get(type(op))

@@ -32,11 +32,31 @@ from gpulens.estimate.iterations import LoopPlan, compute_iterations
 
 #: Call names (last dotted part) the reader looks at; see Reader.__init__.
 INTERESTING: frozenset[str] = frozenset().union(
-    catalog.OPTIMIZERS, catalog.SCHEDULERS, catalog.LOSS_FUNCTIONS, catalog.DROPOUT,
-    catalog.ACTIVATIONS, catalog.DATASET_CALLS, catalog.LOADERS, datasets.dataset_table(),
-    {"autocast", "GradScaler", "half", "bfloat16", "to", "Trainer", "TrainingArguments",
-     "Seq2SeqTrainingArguments", "SFTConfig", "Seq2SeqTrainer", "SFTTrainer",
-     "DistributedDataParallel", "init_process_group", "Accelerator", "DistributedSampler"},
+    catalog.OPTIMIZERS,
+    catalog.SCHEDULERS,
+    catalog.LOSS_FUNCTIONS,
+    catalog.DROPOUT,
+    catalog.ACTIVATIONS,
+    catalog.DATASET_CALLS,
+    catalog.LOADERS,
+    datasets.dataset_table(),
+    {
+        "autocast",
+        "GradScaler",
+        "half",
+        "bfloat16",
+        "to",
+        "Trainer",
+        "TrainingArguments",
+        "Seq2SeqTrainingArguments",
+        "SFTConfig",
+        "Seq2SeqTrainer",
+        "SFTTrainer",
+        "DistributedDataParallel",
+        "init_process_group",
+        "Accelerator",
+        "DistributedSampler",
+    },
 )
 
 #: Give up repairing a broken file after this long; the editor is waiting.
@@ -249,9 +269,11 @@ class Reader:
         if picked is None:
             why = "no DataLoader found in the script"
             self.facts["batch_size"] = Fact.unknown(
-                "batch_size", f"{why}; {SUPPLY.format(name='batch_size')}")
+                "batch_size", f"{why}; {SUPPLY.format(name='batch_size')}"
+            )
             self.facts["dataset_size"] = Fact.unknown(
-                "dataset_size", f"{why}; {SUPPLY.format(name='dataset_size')}")
+                "dataset_size", f"{why}; {SUPPLY.format(name='dataset_size')}"
+            )
             self.facts["drop_last"] = Fact("drop_last", False, "no DataLoader (default False)")
             self._step_loop_batch(tl)
         else:
@@ -267,15 +289,20 @@ class Reader:
                     b = V(1, f"batch_size=None: one sample at a time ({b.source})", b.span)
                 self.facts["batch_size"] = fact_from("batch_size", b, span_of(call))
                 data = ld.dataset
-                if ld.sampler is not None and ld.sampler.known and isinstance(
-                        ld.sampler.value, SamplerVal):
+                if (
+                    ld.sampler is not None
+                    and ld.sampler.known
+                    and isinstance(ld.sampler.value, SamplerVal)
+                ):
                     smp = ld.sampler.value
                     shards = smp.kind == "DistributedSampler"
                     self.sampler = smp
                     drawn = smp.kind in ("RandomSampler", "WeightedRandomSampler") and (
-                        smp.dataset is not None and smp.dataset.known
+                        smp.dataset is not None
+                        and smp.dataset.known
                         and isinstance(smp.dataset.value, DatasetVal)
-                        and smp.dataset.value.kind == smp.kind)
+                        and smp.dataset.value.kind == smp.kind
+                    )
                     if smp.dataset is not None and (drawn or not data.known):
                         data = smp.dataset  # samples drawn per epoch come from the sampler
                 n = self.ev.length(data, span_of(call))
@@ -291,8 +318,11 @@ class Reader:
             acc = tl.accum
             steps = acc.steps
             if steps.known:
-                src = (f"micro-step loop {steps.source}" if acc.inside
-                       else f"{acc.how} with {steps.source}")
+                src = (
+                    f"micro-step loop {steps.source}"
+                    if acc.inside
+                    else f"{acc.how} with {steps.source}"
+                )
                 steps = steps.with_source(src)
             self.facts["grad_accum_steps"] = fact_from("grad_accum_steps", steps, span_of(acc.span))
             accum_inside = acc.inside
@@ -308,12 +338,15 @@ class Reader:
                 self.facts["grad_accum_steps"] = div
             else:
                 self.facts["grad_accum_steps"] = Fact(
-                    "grad_accum_steps", 1, "no gradient accumulation found (one update per batch)")
+                    "grad_accum_steps", 1, "no gradient accumulation found (one update per batch)"
+                )
         if tl is None:
-            reason = ("no training loop found (a loop that calls loss.backward() or"
-                      " optimizer.step())")
+            reason = (
+                "no training loop found (a loop that calls loss.backward() or optimizer.step())"
+            )
             self.facts["epochs"] = Fact.unknown(
-                "epochs", f"{reason}; {SUPPLY.format(name='epochs')}")
+                "epochs", f"{reason}; {SUPPLY.format(name='epochs')}"
+            )
             self.facts["max_steps"] = Fact.unknown("max_steps", reason)
             return LoopPlan("none", reason=reason, shards=shards)
         if any(name.rsplit(".", 1)[-1] == "Accelerator" for _c, _s, name in self.canon):
@@ -321,14 +354,23 @@ class Reader:
         if tl.kind in ("epoch", "single"):
             self.facts["epochs"] = fact_from("epochs", tl.count, span_of(tl.node))
             self.facts["max_steps"] = Fact(
-                "max_steps", None, "not used: the script trains by epochs")
-            return LoopPlan("epochs", accum_inside=accum_inside, accum_rounding=rounding,
-                            shards=shards)
+                "max_steps", None, "not used: the script trains by epochs"
+            )
+            return LoopPlan(
+                "epochs", accum_inside=accum_inside, accum_rounding=rounding, shards=shards
+            )
         self.facts["max_steps"] = fact_from("max_steps", tl.count, span_of(tl.node))
         self.facts["epochs"] = Fact(
-            "epochs", None, "not used: the script trains for a number of steps")
-        return LoopPlan("steps", step_count=tl.step_count, step_words=tl.step_words,
-                        accum_inside=accum_inside, accum_rounding=rounding, shards=shards)
+            "epochs", None, "not used: the script trains for a number of steps"
+        )
+        return LoopPlan(
+            "steps",
+            step_count=tl.step_count,
+            step_words=tl.step_words,
+            accum_inside=accum_inside,
+            accum_rounding=rounding,
+            shards=shards,
+        )
 
     def _step_loop_batch(self, tl: TrainLoop | None) -> None:
         """nanoGPT-style scripts batch by hand: report a module-level `batch_size` if any."""
@@ -346,8 +388,10 @@ class Reader:
                     if kw.arg == key:
                         v = self.ev.eval(kw.value, scope, (call.lineno, call.col_offset))
                         if v.known and v.source == "literal":
-                            v = v.with_source(f"`Accelerator({key}={self.ev.segment(kw.value)})`"
-                                              f", line {call.lineno}")
+                            v = v.with_source(
+                                f"`Accelerator({key}={self.ev.segment(kw.value)})`"
+                                f", line {call.lineno}"
+                            )
                         return v
         return None
 
@@ -374,7 +418,8 @@ class Reader:
                     v = self.ev.eval(divisor, scope, (divisor.lineno, divisor.col_offset))
                     if v.known:
                         v = v.with_source(
-                            f"`{self.ev.segment(n)}` (line {divisor.lineno}): {v.source}")
+                            f"`{self.ev.segment(n)}` (line {divisor.lineno}): {v.source}"
+                        )
                     return fact_from("grad_accum_steps", v, span_of(n))
         return None
 
@@ -384,7 +429,8 @@ class Reader:
             return
         if world_size is not None:
             self.facts["world_size"] = Fact(
-                "world_size", world_size, "user setting (number of GPUs)")
+                "world_size", world_size, "user setting (number of GPUs)"
+            )
             return
         smp = getattr(self, "sampler", None)
         if isinstance(smp, SamplerVal) and smp.kind == "DistributedSampler" and smp.replicas:
@@ -393,14 +439,16 @@ class Reader:
                 self.facts["world_size"] = fact_from("world_size", r)
             else:
                 self.facts["world_size"] = Fact.unknown(
-                    "world_size", f"{r.reason}; {SUPPLY.format(name='world_size')}", r.span)
+                    "world_size", f"{r.reason}; {SUPPLY.format(name='world_size')}", r.span
+                )
             return
         # DDP code that sits under an `if` known to be false (args.distributed defaults to
         # False) does not run in the default configuration.
-        ddp = any(name.rsplit(".", 1)[-1] in ("DistributedDataParallel", "init_process_group")
-                  and self.ev.conds_status(self.table.call_conds.get(id(c), ()), s)[0]
-                  is not False
-                  for c, s, name in self.canon)
+        ddp = any(
+            name.rsplit(".", 1)[-1] in ("DistributedDataParallel", "init_process_group")
+            and self.ev.conds_status(self.table.call_conds.get(id(c), ()), s)[0] is not False
+            for c, s, name in self.canon
+        )
         if ddp:
             for target in ("ddp_world_size", "world_size", "WORLD_SIZE", "args.world_size"):
                 v = self.ev.lookup(target, self.table.module, None)
@@ -414,7 +462,8 @@ class Reader:
             )
             return
         self.facts["world_size"] = Fact(
-            "world_size", 1, "single process: no DistributedSampler or DDP found")
+            "world_size", 1, "single process: no DistributedSampler or DDP found"
+        )
 
     # -- precision ------------------------------------------------------------------------
     def _precision(self) -> None:
@@ -425,8 +474,11 @@ class Reader:
         cast: Fact | None = None
         canon = {id(c): n for c, _s, n in self.canon}
         idx = self.ev.call_index()
-        casts = [cs for k in ("autocast", "GradScaler", "half", "bfloat16", "to")
-                 for cs in idx.get(k, [])]
+        casts = [
+            cs
+            for k in ("autocast", "GradScaler", "half", "bfloat16", "to")
+            for cs in idx.get(k, [])
+        ]
         casts.sort(key=lambda cs: (cs[0].lineno, cs[0].col_offset))
         for call, scope in casts:
             f = call.func
@@ -439,11 +491,17 @@ class Reader:
                 en = self._kw(call, scope, "enabled")
                 if en is not None and en.known and not en.value:
                     continue
-                scaler = Fact("precision", "amp_fp16",
-                              f"`{name}` at line {call.lineno} (loss scaling is for float16 AMP)",
-                              span_of(call))
-            elif last in ("half", "bfloat16", "to") and cast is None and isinstance(
-                    call.func, ast.Attribute):
+                scaler = Fact(
+                    "precision",
+                    "amp_fp16",
+                    f"`{name}` at line {call.lineno} (loss scaling is for float16 AMP)",
+                    span_of(call),
+                )
+            elif (
+                last in ("half", "bfloat16", "to")
+                and cast is None
+                and isinstance(call.func, ast.Attribute)
+            ):
                 mode = None
                 if last == "half":
                     mode = "fp16"
@@ -458,8 +516,12 @@ class Reader:
                 if mode:
                     base = self.ev.segment(call.func.value, 40)
                     if any(w in base.lower() for w in ("model", "net", "module")):
-                        cast = Fact("precision", mode, f"`{self.ev.segment(call, 60)}` at line"
-                                    f" {call.lineno}", span_of(call))
+                        cast = Fact(
+                            "precision",
+                            mode,
+                            f"`{self.ev.segment(call, 60)}` at line {call.lineno}",
+                            span_of(call),
+                        )
         for cand in (autocast, scaler, cast):
             if cand is not None and (cand.known or cand is autocast):
                 self.facts["precision"] = cand
@@ -493,9 +555,13 @@ class Reader:
         where = f"`{name}` at line {call.lineno}"
         if dtype is not None:
             if not dtype.known:
-                return Fact.unknown("precision", f"mixed precision ({where}) with a dtype the"
-                                    f" reader cannot tell: {dtype.reason};"
-                                    f" {SUPPLY.format(name='precision')}", span_of(call))
+                return Fact.unknown(
+                    "precision",
+                    f"mixed precision ({where}) with a dtype the"
+                    f" reader cannot tell: {dtype.reason};"
+                    f" {SUPPLY.format(name='precision')}",
+                    span_of(call),
+                )
             dt = _dtype(dtype)
             if dt is None:
                 return Fact.unknown("precision", f"{where}: unrecognised dtype", span_of(call))
@@ -504,8 +570,9 @@ class Reader:
             src = where + (f", dtype from {dtype.source}" if dtype.source != "import" else "")
             return Fact("precision", f"amp_{dt}", src, span_of(call))
         if device is not None and device.known and device.value == "cpu":
-            return Fact("precision", "amp_bf16", f"{where} on CPU (bfloat16 by default)",
-                        span_of(call))
+            return Fact(
+                "precision", "amp_bf16", f"{where} on CPU (bfloat16 by default)", span_of(call)
+            )
         return Fact("precision", "amp_fp16", f"{where} (float16 by default on CUDA)", span_of(call))
 
     # -- optimizer, scheduler, loss ---------------------------------------------------------
@@ -524,7 +591,8 @@ class Reader:
         for call, scope, name in self.canon:
             last = name.rsplit(".", 1)[-1]
             is_opt = last in catalog.OPTIMIZERS and (
-                name.count(".") > 0 or last in self.table.imports)
+                name.count(".") > 0 or last in self.table.imports
+            )
             named_opt = "opt" in (self.assigned_to.get(id(call)) or "")
             if is_opt and (found is None or named_opt):
                 found = (call, scope, name)
@@ -533,7 +601,8 @@ class Reader:
         if found is None:
             if "optimizer" not in self.facts:
                 self.facts["optimizer"] = Fact.unknown(
-                    "optimizer", "no torch.optim optimizer is constructed in this file")
+                    "optimizer", "no torch.optim optimizer is constructed in this file"
+                )
             if "learning_rate" not in self.facts:
                 for target in ("learning_rate", "lr", "LEARNING_RATE", "LR", "base_lr"):
                     v = self.ev.lookup(target, self.table.module, None)
@@ -541,7 +610,8 @@ class Reader:
                         self.facts["learning_rate"] = fact_from("learning_rate", v)
                         return
                 self.facts["learning_rate"] = Fact.unknown(
-                    "learning_rate", "no optimizer with an lr found")
+                    "learning_rate", "no optimizer with an lr found"
+                )
             return
         call, scope, name = found
         last = name.rsplit(".", 1)[-1]
@@ -550,8 +620,11 @@ class Reader:
         args = self._call_args(call, scope, True)
         lr_v: V | None = None
         lr_node = next((k.value for k in call.keywords if k.arg == "lr"), None)
-        if lr_node is None and len(call.args) > 1 and last in ("SGD", "Adam", "AdamW", "RMSprop",
-                                                                 "Adagrad", "Adadelta"):
+        if (
+            lr_node is None
+            and len(call.args) > 1
+            and last in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta")
+        ):
             lr_node = call.args[1]
             lrv = self.ev.eval(lr_node, scope, pos)
             args["lr"] = to_plain(lrv.value) if lrv.known else None
@@ -565,11 +638,13 @@ class Reader:
                 lr_v = V(d, f"default lr of torch.optim.{last}", span_of(call))
                 args.setdefault("lr", d)
         value.update(args)
-        self.facts.setdefault("optimizer", Fact(
-            "optimizer", value, f"`{name}` at line {call.lineno}", span_of(call)))
+        self.facts.setdefault(
+            "optimizer", Fact("optimizer", value, f"`{name}` at line {call.lineno}", span_of(call))
+        )
         if "learning_rate" not in self.facts:
             self.facts["learning_rate"] = (
-                fact_from("learning_rate", lr_v) if lr_v is not None
+                fact_from("learning_rate", lr_v)
+                if lr_v is not None
                 else Fact.unknown("learning_rate", f"{last} has no lr the reader can see")
             )
 
@@ -581,11 +656,16 @@ class Reader:
             if last in catalog.SCHEDULERS:
                 value: dict[str, Any] = {"class": last}
                 value.update(self._call_args(call, scope, True))
-                self.facts["lr_scheduler"] = Fact("lr_scheduler", value,
-                                                  f"`{name}` at line {call.lineno}", span_of(call))
+                self.facts["lr_scheduler"] = Fact(
+                    "lr_scheduler", value, f"`{name}` at line {call.lineno}", span_of(call)
+                )
                 return
-        self.facts["lr_scheduler"] = Fact("lr_scheduler", None, "no learning-rate scheduler found"
-                                          " (the learning rate stays constant unless set by hand)")
+        self.facts["lr_scheduler"] = Fact(
+            "lr_scheduler",
+            None,
+            "no learning-rate scheduler found"
+            " (the learning rate stays constant unless set by hand)",
+        )
 
     def _loss(self) -> None:
         if "loss" in self.facts:
@@ -593,10 +673,12 @@ class Reader:
         for call, _scope, name in self.canon:
             last = name.rsplit(".", 1)[-1]
             if (last.endswith("Loss") and name.startswith("torch")) or (
-                    last in catalog.LOSS_FUNCTIONS and name.startswith("torch")):
+                last in catalog.LOSS_FUNCTIONS and name.startswith("torch")
+            ):
                 shown = last if last.endswith("Loss") else f"F.{last}"
-                self.facts["loss"] = Fact("loss", shown, f"`{name}` at line {call.lineno}",
-                                          span_of(call))
+                self.facts["loss"] = Fact(
+                    "loss", shown, f"`{name}` at line {call.lineno}", span_of(call)
+                )
                 return
         self.facts["loss"] = Fact.unknown("loss", "no torch.nn loss or F.* loss function found")
 
@@ -622,8 +704,9 @@ class Reader:
             bs_kw = self.frameworks.keyword_spans.get("per_device_train_batch_size")
             if bs_kw is not None:
                 ms.append(Mention("batch_size", bs_kw, "transformers.TrainingArguments"))
-        kw_epochs = self.frameworks.keyword_spans.get("num_train_epochs") or \
-            self.frameworks.keyword_spans.get("max_epochs")
+        kw_epochs = self.frameworks.keyword_spans.get(
+            "num_train_epochs"
+        ) or self.frameworks.keyword_spans.get("max_epochs")
         if kw_epochs is not None:
             ms.append(Mention("epochs", kw_epochs, "trainer"))
         anchor = getattr(self.frameworks, "anchor", None)
@@ -631,19 +714,28 @@ class Reader:
             ms.append(Mention("epoch_loop", span_of(anchor), "trainer"))
         if tl is not None:
             kind = "epoch_loop" if tl.kind in ("epoch", "single") else "step_loop"
-            ms.append(Mention(kind, header_span(tl.node), self.ev.segment(tl.node.target)
-                              if isinstance(tl.node, ast.For) else "while"))
+            ms.append(
+                Mention(
+                    kind,
+                    header_span(tl.node),
+                    self.ev.segment(tl.node.target) if isinstance(tl.node, ast.For) else "while",
+                )
+            )
             ef = self.facts.get("epochs") if kind == "epoch_loop" else self.facts.get("max_steps")
             if ef is not None and ef.span is not None and ef.known and tl.kind != "single":
-                ms.append(Mention("epochs" if kind == "epoch_loop" else "max_steps", ef.span,
-                                  "definition"))
+                ms.append(
+                    Mention(
+                        "epochs" if kind == "epoch_loop" else "max_steps", ef.span, "definition"
+                    )
+                )
             if tl.accum is not None:
                 ms.append(Mention("grad_accum", span_of(tl.accum.span), tl.accum.how))
         for call, _scope, name in self.canon:
             last = name.rsplit(".", 1)[-1]
             fsp = span_of(call.func)
-            torchish = name.startswith(("torch", "torchvision", "F.", "nn.")) or \
-                (name.count(".") == 0 and last in self.table.imports)
+            torchish = name.startswith(("torch", "torchvision", "F.", "nn.")) or (
+                name.count(".") == 0 and last in self.table.imports
+            )
             if last in catalog.LOADERS:
                 ms.append(Mention("dataloader", fsp, name))
             elif last in datasets.dataset_table() or last in catalog.DATASET_CALLS:
@@ -672,8 +764,16 @@ class Reader:
                 ms.append(Mention("precision", span_of(call), name))
 
 
-_DT = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "half": "fp16", "fp16": "fp16",
-       "float32": "fp32", "float": "fp32", "fp32": "fp32"}
+_DT = {
+    "bfloat16": "bf16",
+    "bf16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "fp16": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+    "fp32": "fp32",
+}
 
 
 def _dtype(v: V) -> str | None:

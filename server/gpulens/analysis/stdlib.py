@@ -244,12 +244,16 @@ def _env_get(ctx: CallCtx) -> V | None:
         return unknown("an environment variable chosen at run time", ctx.span)
     env = ctx.ev.ctx.env
     if key.value in env:
-        return V(env[key.value], f"environment variable {key.value} (from the world_size setting)",
-                 ctx.span)
+        return V(
+            env[key.value],
+            f"environment variable {key.value} (from the world_size setting)",
+            ctx.span,
+        )
     dflt = ctx.arg(1, "default")
     if dflt is None:
-        return V(None, f"environment variable {key.value} is not set by a plain `python` run",
-                 ctx.span)
+        return V(
+            None, f"environment variable {key.value} is not set by a plain `python` run", ctx.span
+        )
     if dflt.known:
         return V(
             dflt.value,
@@ -262,8 +266,16 @@ def _env_get(ctx: CallCtx) -> V | None:
 
 def _environ_value(ev: Evaluator) -> Callable[[Span], V]:
     def make(sp: Span) -> V:
-        return V(DictVal({k: V(v, f"environment variable {k} (from the world_size setting)", sp)
-                          for k, v in ev.ctx.env.items()}), "os.environ", sp)
+        return V(
+            DictVal(
+                {
+                    k: V(v, f"environment variable {k} (from the world_size setting)", sp)
+                    for k, v in ev.ctx.env.items()
+                }
+            ),
+            "os.environ",
+            sp,
+        )
 
     return make
 
@@ -339,8 +351,10 @@ def _collect_specs(ev: Evaluator) -> list[ArgSpec]:
     specs: list[ArgSpec] = []
     set_defaults: dict[str, V] = {}
     idx = ev.call_index()
-    wanted = sorted([*idx.get("set_defaults", []), *idx.get("add_argument", [])],
-                    key=lambda cs: (cs[0].lineno, cs[0].col_offset))
+    wanted = sorted(
+        [*idx.get("set_defaults", []), *idx.get("add_argument", [])],
+        key=lambda cs: (cs[0].lineno, cs[0].col_offset),
+    )
     for call, scope in wanted:
         f = call.func
         if not isinstance(f, ast.Attribute):
@@ -384,7 +398,10 @@ def _collect_specs(ev: Evaluator) -> list[ArgSpec]:
         if "type" in kws:
             tn = kws["type"]
             type_name = (
-                tn.id if isinstance(tn, ast.Name) else tn.attr if isinstance(tn, ast.Attribute)
+                tn.id
+                if isinstance(tn, ast.Name)
+                else tn.attr
+                if isinstance(tn, ast.Attribute)
                 else "custom"
             )
         nargs: Any = None
@@ -395,27 +412,30 @@ def _collect_specs(ev: Evaluator) -> list[ArgSpec]:
         label = ([o for o in options if o.startswith("--")] or options)[0]
         if "default" in kws:
             d = ev.eval(kws["default"], scope, pos)
-            if (d.known and d.source in ("literal",)) or (d.known and d.span == span_of(
-                kws["default"]
-            )):
+            if (d.known and d.source in ("literal",)) or (
+                d.known and d.span == span_of(kws["default"])
+            ):
                 d = d.with_source(
                     f"argparse default of {label}, line {kws['default'].lineno}",
                     span_of(kws["default"]),
                 )
             elif d.known:
                 d = d.with_source(
-                    f"argparse default of {label}, line {kws['default'].lineno}"
-                    f" ({d.source})",
+                    f"argparse default of {label}, line {kws['default'].lineno} ({d.source})",
                     span_of(kws["default"]),
                 )
             if d.known and isinstance(d.value, str) and type_name in ("int", "float"):
                 d = _apply_type(d, type_name, label)
         elif action == "store_true":
-            d = V(False, f"argparse flag {label} (off unless given), line {call.lineno}",
-                  span_of(call))
+            d = V(
+                False,
+                f"argparse flag {label} (off unless given), line {call.lineno}",
+                span_of(call),
+            )
         elif action == "store_false":
-            d = V(True, f"argparse flag {label} (on unless given), line {call.lineno}",
-                  span_of(call))
+            d = V(
+                True, f"argparse flag {label} (on unless given), line {call.lineno}", span_of(call)
+            )
         else:
             d = V(None, f"argparse {label} has no default, line {call.lineno}", span_of(call))
         specs.append(ArgSpec(options, dest, call, d, action, nargs, type_name, const, positional))
@@ -520,7 +540,8 @@ def parse_argv(ev: Evaluator, argv: list[str], where: Span) -> V:
                 prev = attrs.get(spec.dest)
                 items = (
                     list(prev.value.items)
-                    if prev and prev.known and isinstance(prev.value, SeqVal) else []
+                    if prev and prev.known and isinstance(prev.value, SeqVal)
+                    else []
                 )
                 attrs[spec.dest] = V(SeqVal([*items, typed[0]]), src, sp)
             else:
@@ -572,15 +593,17 @@ def _parse_args(known: bool) -> Handler:
         given = ctx.arg(0, "args")
         if given is not None:
             if not given.known or not isinstance(given.value, SeqVal):
-                return unknown("parse_args() over an argument list the reader cannot see",
-                               ctx.span)
+                return unknown("parse_args() over an argument list the reader cannot see", ctx.span)
             if not all(x.known and isinstance(x.value, str) for x in given.value.items):
                 return unknown("parse_args() over arguments only known at run time", ctx.span)
             argv = [str(x.value) for x in given.value.items]
         ns = parse_argv(ctx.ev, argv, ctx.span)
         if known:
-            return V(SeqVal([ns, V(SeqVal([]), "extra arguments", ctx.span)], "tuple"),
-                     ns.source, ctx.span)
+            return V(
+                SeqVal([ns, V(SeqVal([]), "extra arguments", ctx.span)], "tuple"),
+                ns.source,
+                ctx.span,
+            )
         return ns
 
     return handler
@@ -616,8 +639,11 @@ def _get(ctx: CallCtx) -> V | None:
     d = ctx.arg(1, "default")
     if d is None:
         return V(None, f"`{key.value}` is not in the config", ctx.span)
-    return ctx.ev._literal_source(d, ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node,
-                                  f"default in `{ctx.ev.segment(ctx.node)}`")
+    return ctx.ev._literal_source(
+        d,
+        ctx.node.args[1] if len(ctx.node.args) > 1 else ctx.node,
+        f"default in `{ctx.ev.segment(ctx.node)}`",
+    )
 
 
 def _copy(ctx: CallCtx) -> V | None:
@@ -708,9 +734,7 @@ def register(ev: Evaluator) -> None:
     h["OmegaConf.create"] = _namespace("OmegaConf config")
     h["ConfigDict"] = _namespace("ConfigDict")
     h["torch.cuda.is_available"] = _true_on_gpu("the script runs on a CUDA GPU")
-    h["torch.cuda.is_bf16_supported"] = _true_on_gpu(
-        "the GPU supports bfloat16 (Ampere or newer)"
-    )
+    h["torch.cuda.is_bf16_supported"] = _true_on_gpu("the GPU supports bfloat16 (Ampere or newer)")
     h["torch.distributed.get_world_size"] = _world_size_call
     h["get_world_size"] = _world_size_call
     h["torch.distributed.get_rank"] = _rank_call

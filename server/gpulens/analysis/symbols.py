@@ -181,9 +181,20 @@ class _Builder:
                 if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant):
                     base = dotted_target(t.value)
                     if base is not None:
-                        scope.add(Binding(base, scope, t.lineno, t.col_offset, "setitem",
-                                          value=st.value, conditions=conds, in_loop=in_loop,
-                                          node=t, key=t.slice.value))
+                        scope.add(
+                            Binding(
+                                base,
+                                scope,
+                                t.lineno,
+                                t.col_offset,
+                                "setitem",
+                                value=st.value,
+                                conditions=conds,
+                                in_loop=in_loop,
+                                node=t,
+                                key=t.slice.value,
+                            )
+                        )
             self.expr(st.value, scope, conds)
         elif isinstance(st, ast.Expr):
             self.expr(st.value, scope, conds)
@@ -195,8 +206,19 @@ class _Builder:
             ):
                 base = dotted_target(v.func.value)
                 if base is not None:
-                    scope.add(Binding(base, scope, v.lineno, v.col_offset, "update", value=v,
-                                      conditions=conds, in_loop=in_loop, node=v))
+                    scope.add(
+                        Binding(
+                            base,
+                            scope,
+                            v.lineno,
+                            v.col_offset,
+                            "update",
+                            value=v,
+                            conditions=conds,
+                            in_loop=in_loop,
+                            node=v,
+                        )
+                    )
             if (
                 isinstance(v, ast.Call)
                 and isinstance(v.func, ast.Name)
@@ -208,23 +230,52 @@ class _Builder:
             if st.value is not None:
                 self.expr(st.value, scope, conds)
                 # Returns are bindings of "<return>" so calls into the function can be folded.
-                scope.add(Binding("<return>", scope, st.lineno, st.col_offset, "assign",
-                                  value=st.value, conditions=conds, in_loop=in_loop, node=st))
+                scope.add(
+                    Binding(
+                        "<return>",
+                        scope,
+                        st.lineno,
+                        st.col_offset,
+                        "assign",
+                        value=st.value,
+                        conditions=conds,
+                        in_loop=in_loop,
+                        node=st,
+                    )
+                )
         elif isinstance(st, ast.AnnAssign):
             if st.value is not None:
                 self.bind_target(st.target, st.value, scope, conds, in_loop, "assign", ())
                 self.expr(st.value, scope, conds)
             elif isinstance(st.target, ast.Name):
                 scope.add(
-                    Binding(st.target.id, scope, st.lineno, st.col_offset, "field", node=st,
-                            conditions=conds, in_loop=in_loop)
+                    Binding(
+                        st.target.id,
+                        scope,
+                        st.lineno,
+                        st.col_offset,
+                        "field",
+                        node=st,
+                        conditions=conds,
+                        in_loop=in_loop,
+                    )
                 )
         elif isinstance(st, ast.AugAssign):
             name = dotted_target(st.target)
             if name:
                 scope.add(
-                    Binding(name, scope, st.lineno, st.col_offset, "aug", value=st.value,
-                            op=st.op, conditions=conds, in_loop=in_loop, node=st)
+                    Binding(
+                        name,
+                        scope,
+                        st.lineno,
+                        st.col_offset,
+                        "aug",
+                        value=st.value,
+                        op=st.op,
+                        conditions=conds,
+                        in_loop=in_loop,
+                        node=st,
+                    )
                 )
             self.expr(st.value, scope, conds)
         elif isinstance(st, ast.For | ast.AsyncFor):
@@ -250,16 +301,26 @@ class _Builder:
             for item in st.items:
                 self.expr(item.context_expr, scope, conds)
                 if item.optional_vars is not None:
-                    self.bind_target(item.optional_vars, item.context_expr, scope, conds,
-                                     in_loop, "with", ())
+                    self.bind_target(
+                        item.optional_vars, item.context_expr, scope, conds, in_loop, "with", ()
+                    )
             self.block(st.body, scope, conds, loop)
         elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
             body = getattr(st, "body", [])
             self.block(body, scope, conds, loop)
             for h in getattr(st, "handlers", []):
                 if h.name:
-                    scope.add(Binding(h.name, scope, h.lineno, h.col_offset, "with",
-                                      conditions=conds, in_loop=in_loop))
+                    scope.add(
+                        Binding(
+                            h.name,
+                            scope,
+                            h.lineno,
+                            h.col_offset,
+                            "with",
+                            conditions=conds,
+                            in_loop=in_loop,
+                        )
+                    )
                 self.block(h.body, scope, (*conds, (None, True)), loop)
             self.block(getattr(st, "orelse", []), scope, conds, loop)
             self.block(getattr(st, "finalbody", []), scope, conds, loop)
@@ -269,8 +330,9 @@ class _Builder:
             for default in (*st.args.defaults, *st.args.kw_defaults):
                 if default is not None:
                     self.expr(default, scope, conds)
-            scope.add(Binding(st.name, scope, st.lineno, st.col_offset, "def", node=st,
-                              conditions=conds))
+            scope.add(
+                Binding(st.name, scope, st.lineno, st.col_offset, "def", node=st, conditions=conds)
+            )
             self.functions.setdefault(st.name, []).append(st)
             inner = Scope(st, scope)
             scope.children.append(inner)
@@ -279,8 +341,11 @@ class _Builder:
         elif isinstance(st, ast.ClassDef):
             for d in (*st.decorator_list, *st.bases):
                 self.expr(d, scope, conds)
-            scope.add(Binding(st.name, scope, st.lineno, st.col_offset, "class", node=st,
-                              conditions=conds))
+            scope.add(
+                Binding(
+                    st.name, scope, st.lineno, st.col_offset, "class", node=st, conditions=conds
+                )
+            )
             self.classes.setdefault(st.name, st)
             inner = Scope(st, scope)
             scope.children.append(inner)
@@ -332,8 +397,18 @@ class _Builder:
         if name is None:
             return
         scope.add(
-            Binding(name, scope, t.lineno, t.col_offset, kind, value=value, path=path,
-                    conditions=conds, in_loop=in_loop, node=t)
+            Binding(
+                name,
+                scope,
+                t.lineno,
+                t.col_offset,
+                kind,
+                value=value,
+                path=path,
+                conditions=conds,
+                in_loop=in_loop,
+                node=t,
+            )
         )
 
     def expr(self, e: ast.expr, scope: Scope, conds: tuple[Condition, ...]) -> None:

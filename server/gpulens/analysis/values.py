@@ -202,8 +202,9 @@ class CallCtx:
                 if kw.arg == keyword:
                     v = self.ev.eval(kw.value, self.scope, self.pos, self.frame)
                     if v.known and v.source == "literal":
-                        v = v.with_source(f"`{keyword}={self.ev.segment(kw.value, 40)}`,"
-                                          f" line {kw.value.lineno}")
+                        v = v.with_source(
+                            f"`{keyword}={self.ev.segment(kw.value, 40)}`, line {kw.value.lineno}"
+                        )
                     return v
         if index is not None and index < len(self.node.args):
             a = self.node.args[index]
@@ -212,11 +213,17 @@ class CallCtx:
             if any(isinstance(x, ast.Starred) for x in self.node.args[:index]):
                 return unknown("arguments passed with *args", span_of(a))
             v = self.ev.eval(a, self.scope, self.pos, self.frame)
-            if v.known and v.source == "literal" and keyword is not None and isinstance(
-                    v.value, int | float | str):
+            if (
+                v.known
+                and v.source == "literal"
+                and keyword is not None
+                and isinstance(v.value, int | float | str)
+            ):
                 what = f" (`{keyword}`)" if keyword else ""
-                v = v.with_source(f"`{self.ev.segment(a, 40)}`, argument {index + 1}{what} of"
-                                  f" `{self.ev.segment(self.node.func, 40)}`, line {a.lineno}")
+                v = v.with_source(
+                    f"`{self.ev.segment(a, 40)}`, argument {index + 1}{what} of"
+                    f" `{self.ev.segment(self.node.func, 40)}`, line {a.lineno}"
+                )
             return v
         if keyword is not None:
             # f(**kwargs): look the keyword up in the splatted dict.
@@ -224,8 +231,11 @@ class CallCtx:
                 if kw.arg is None:
                     d = self.ev.eval(kw.value, self.scope, self.pos, self.frame)
                     if not d.known:
-                        return unknown(f"`{keyword}` may come from `**{self.ev.segment(kw.value)}`:"
-                                       f" {d.reason}", span_of(kw.value))
+                        return unknown(
+                            f"`{keyword}` may come from `**{self.ev.segment(kw.value)}`:"
+                            f" {d.reason}",
+                            span_of(kw.value),
+                        )
                     if isinstance(d.value, DictVal) and keyword in d.value.items:
                         return d.value.items[keyword]
         return None
@@ -257,9 +267,37 @@ class CallCtx:
 Handler = Callable[[CallCtx], "V | None"]
 
 _BUILTINS = {
-    "len", "int", "float", "str", "bool", "min", "max", "abs", "round", "range", "list",
-    "tuple", "dict", "sum", "getattr", "vars", "print", "open", "isinstance", "enumerate",
-    "zip", "sorted", "set", "hasattr", "type", "exec", "eval", "iter", "next", "map", "super",
+    "len",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "min",
+    "max",
+    "abs",
+    "round",
+    "range",
+    "list",
+    "tuple",
+    "dict",
+    "sum",
+    "getattr",
+    "vars",
+    "print",
+    "open",
+    "isinstance",
+    "enumerate",
+    "zip",
+    "sorted",
+    "set",
+    "hasattr",
+    "type",
+    "exec",
+    "eval",
+    "iter",
+    "next",
+    "map",
+    "super",
 }
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -291,11 +329,34 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 _PRIMITIVE = (int, float, str, bool, type(None))
 
 #: Libraries whose calls are "only known at run time" (rather than "in a file not read").
-_LIBRARIES = frozenset({
-    "torch", "torchvision", "numpy", "os", "sys", "math", "random", "time", "json", "yaml",
-    "pathlib", "transformers", "datasets", "lightning", "pytorch_lightning", "timm", "tqdm",
-    "accelerate", "deepspeed", "wandb", "argparse", "itertools", "functools", "collections",
-})
+_LIBRARIES = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "numpy",
+        "os",
+        "sys",
+        "math",
+        "random",
+        "time",
+        "json",
+        "yaml",
+        "pathlib",
+        "transformers",
+        "datasets",
+        "lightning",
+        "pytorch_lightning",
+        "timm",
+        "tqdm",
+        "accelerate",
+        "deepspeed",
+        "wandb",
+        "argparse",
+        "itertools",
+        "functools",
+        "collections",
+    }
+)
 
 
 def is_number(x: Any) -> bool:
@@ -304,8 +365,11 @@ def is_number(x: Any) -> bool:
 
 def _safe_binop(op: ast.operator, a: Any, b: Any) -> Any:
     """Python's operator, refusing results that would be huge (a literal can be 10**10**10)."""
-    if isinstance(op, ast.Pow) and is_number(b) and is_number(a) and (
-        abs(b) > 4096 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > _MAX_INT_BITS)
+    if (
+        isinstance(op, ast.Pow)
+        and is_number(b)
+        and is_number(a)
+        and (abs(b) > 4096 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > _MAX_INT_BITS))
     ):
         raise OverflowError("number too large to fold")
     if isinstance(op, ast.LShift) and isinstance(b, int) and b > _MAX_INT_BITS:
@@ -324,7 +388,7 @@ def _safe_binop(op: ast.operator, a: Any, b: Any) -> Any:
 
 
 def combine_sources(text: str, line: int, inputs: list[V]) -> str:
-    """"`expr`, line N with <where its inputs came from>", flattening nested expressions."""
+    """ "`expr`, line N with <where its inputs came from>", flattening nested expressions."""
     parts: list[str] = []
     for v in inputs:
         src = v.source
@@ -420,8 +484,9 @@ class Evaluator:
             return unknown("the expression is too deeply nested to follow", span_of(node))
         self._budget -= 1
         if self._budget < 0:
-            return unknown("the script is too intricate to follow in the time allowed",
-                           span_of(node))
+            return unknown(
+                "the script is too intricate to follow in the time allowed", span_of(node)
+            )
         self._depth += 1
         try:
             return self._eval(node, scope, pos, frame)
@@ -545,8 +610,12 @@ class Evaluator:
             return unknown(f"`{b.target}` is a loop variable (line {b.line})", span)
         if b.kind == "with":
             ctx_expr = b.value
-            if isinstance(ctx_expr, ast.Call) and isinstance(ctx_expr.func, ast.Name) \
-                    and ctx_expr.func.id == "open" and not b.path:
+            if (
+                isinstance(ctx_expr, ast.Call)
+                and isinstance(ctx_expr.func, ast.Name)
+                and ctx_expr.func.id == "open"
+                and not b.path
+            ):
                 # `with open(path) as f:` — f stands for the file (json.load(f) reads it).
                 return self.eval(ctx_expr, b.scope, (ctx_expr.lineno, ctx_expr.col_offset), frame)
             return unknown(f"`{b.target}` is bound by `with`/`except` (line {b.line})", span)
@@ -606,8 +675,11 @@ class Evaluator:
                     v = self.eval(kw.value, b.scope, pos, frame)
                     items[kw.arg] = self._literal_source(v, kw.value, f"`{kw.arg}=` in update()")
         if isinstance(prev.value, Namespace):
-            return V(Namespace({str(k): x for k, x in items.items()}, prev.value.kind),
-                     prev.source, prev.span)
+            return V(
+                Namespace({str(k): x for k, x in items.items()}, prev.value.kind),
+                prev.source,
+                prev.span,
+            )
         return V(DictVal(items), prev.source, prev.span)
 
     def _optext(self, b: Binding) -> str:
@@ -646,8 +718,9 @@ class Evaluator:
             made = [(c, s) for c, s in self.callers(cls.name) if isinstance(c.func, ast.Name)]
             if len(made) == 1:
                 call, caller = made[0]
-                return self.instantiate(ClassVal(cls), call, caller,
-                                        (call.lineno, call.col_offset), None)
+                return self.instantiate(
+                    ClassVal(cls), call, caller, (call.lineno, call.col_offset), None
+                )
         return unknown(f"`{name}` is a parameter of `{fn.name}()` and no call to it was found")
 
     def _spawn_args(
@@ -659,8 +732,9 @@ class Evaluator:
             return []
         out: list[V] = []
         for call, caller in self.callers("spawn"):
-            if not (call.args and isinstance(call.args[0], ast.Name)
-                    and call.args[0].id == fn.name):
+            if not (
+                call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == fn.name
+            ):
                 continue
             for kw in call.keywords:
                 if kw.arg == "args" and isinstance(kw.value, ast.Tuple):
@@ -671,8 +745,9 @@ class Evaluator:
                         out.append(self._arg_source(v, call, name, node))
         return out
 
-    def _param_default(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope,
-                       name: str) -> V | None:
+    def _param_default(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope, name: str
+    ) -> V | None:
         a = fn.args
         positional = [*a.posonlyargs, *a.args]
         defaults = a.defaults
@@ -686,9 +761,7 @@ class Evaluator:
         for p, kd in zip(a.kwonlyargs, a.kw_defaults, strict=False):
             if p.arg == name and kd is not None:
                 v = self.eval(kd, outer, (fn.lineno, fn.col_offset))
-                return self._literal_source(
-                    v, kd, f"default of parameter `{name}` of {fn.name}()"
-                )
+                return self._literal_source(v, kd, f"default of parameter `{name}` of {fn.name}()")
         return None
 
     def _arg_source(self, v: V, call: ast.Call, param: str, node: ast.expr) -> V:
@@ -716,8 +789,13 @@ class Evaluator:
             idx: dict[str, list[tuple[ast.Call, Scope]]] = {}
             for call, scope in self.table.calls:
                 f = call.func
-                n = (f.id if isinstance(f, ast.Name)
-                     else f.attr if isinstance(f, ast.Attribute) else None)
+                n = (
+                    f.id
+                    if isinstance(f, ast.Name)
+                    else f.attr
+                    if isinstance(f, ast.Attribute)
+                    else None
+                )
                 if n is not None:
                     idx.setdefault(n, []).append((call, scope))
             self._callers = idx
@@ -753,7 +831,8 @@ class Evaluator:
                 return frame
             if i < len(positional):
                 frame.vars[positional[i]] = self._arg_source(
-                    self.eval(arg, caller, pos, caller_frame), call, positional[i], arg)
+                    self.eval(arg, caller, pos, caller_frame), call, positional[i], arg
+                )
             elif a.vararg is None:
                 return None  # not this function (or a broken call)
         for kw in call.keywords:
@@ -765,7 +844,8 @@ class Evaluator:
                             frame.vars[k] = val
                 continue
             frame.vars[kw.arg] = self._arg_source(
-                self.eval(kw.value, caller, pos, caller_frame), call, kw.arg, kw.value)
+                self.eval(kw.value, caller, pos, caller_frame), call, kw.arg, kw.value
+            )
         # Defaults for the rest.
         for p in [*positional, *(k.arg for k in a.kwonlyargs)]:
             if p not in frame.vars:
@@ -843,7 +923,7 @@ class Evaluator:
                 r = self.eval(branch, scope, pos, frame)
                 if r.known and "assumed" in test.source:
                     # Keep the assumption visible: `'bfloat16' if cuda.is_bf16_supported()…`.
-                    what = test.source[test.source.index("assumed"):]
+                    what = test.source[test.source.index("assumed") :]
                     text = f"`{self.segment(node, 70)}`, line {sp.line} ({what})"
                     return V(r.value, text, r.span)
                 return r
@@ -881,8 +961,7 @@ class Evaluator:
                 kv = self.eval(knode, scope, pos, frame)
                 if kv.known and isinstance(kv.value, str | int | float | bool):
                     item = self.eval(vnode, scope, pos, frame)
-                    d[kv.value] = self._literal_source(item, vnode,
-                                                       f"`{self.segment(knode)}` key")
+                    d[kv.value] = self._literal_source(item, vnode, f"`{self.segment(knode)}` key")
             return V(DictVal(d), "literal", sp)
         if isinstance(node, ast.JoinedStr):
             parts: list[str] = []
@@ -948,9 +1027,7 @@ class Evaluator:
                 return v
             last = v
         if undecided is not None:
-            return unknown(
-                f"`{self.segment(node, 60)}` is only known when the script runs", sp
-            )
+            return unknown(f"`{self.segment(node, 60)}` is only known when the script runs", sp)
         return last or unknown("empty", sp)
 
     def _compare(self, node: ast.Compare, scope: Scope, pos: Pos, frame: Frame | None) -> V:
@@ -1006,8 +1083,11 @@ class Evaluator:
                 item = b.items[i]
                 if idx.source not in ("literal",) and item.source in ("import", "literal"):
                     # {'bfloat16': torch.bfloat16, …}[dtype]: where the key came from matters.
-                    return V(item.value, combine_sources(self.segment(node, 40), sp.line, [idx]),
-                             idx.span or sp)
+                    return V(
+                        item.value,
+                        combine_sources(self.segment(node, 40), sp.line, [idx]),
+                        idx.span or sp,
+                    )
                 return item
             if base.source == "os.environ":
                 return unknown(f"environment variable {i} is set by the launcher at run time", sp)
@@ -1067,8 +1147,12 @@ class Evaluator:
             if found is not None:
                 return found
         base = self.eval(node.value, scope, pos, frame)
-        if target is not None and base.known and isinstance(base.value, Namespace) \
-                and node.attr not in base.value.attrs:
+        if (
+            target is not None
+            and base.known
+            and isinstance(base.value, Namespace)
+            and node.attr not in base.value.attrs
+        ):
             # `args.distributed = ...` set in main(), read in main_worker(args): the same
             # object travels under the same name; use the assignment wherever it is.
             elsewhere = self._bound_anywhere(target)
@@ -1100,9 +1184,18 @@ class Evaluator:
         if isinstance(b, InstanceVal):
             return self.instance_attr(base, b, attr, sp)
         if isinstance(b, TensorVal) and attr == "shape":
-            return V(SeqVal([V(b.dim0, base.source, sp) if b.dim0 is not None
-                             else unknown("first dimension unknown", sp)], "tuple"),
-                     base.source, sp)
+            return V(
+                SeqVal(
+                    [
+                        V(b.dim0, base.source, sp)
+                        if b.dim0 is not None
+                        else unknown("first dimension unknown", sp)
+                    ],
+                    "tuple",
+                ),
+                base.source,
+                sp,
+            )
         if isinstance(b, LoaderVal) and attr == "dataset":
             return b.dataset
         if isinstance(b, ClassVal):
@@ -1217,8 +1310,9 @@ class Evaluator:
             if base.known and isinstance(base.value, InstanceVal | ClassVal):
                 fv = self.get_attr(base, f.attr, sp, f)
                 if fv.known and isinstance(fv.value, FuncVal):
-                    return self.call_function(fv.value, node, scope, pos, frame,
-                                              fv.value.self_value)
+                    return self.call_function(
+                        fv.value, node, scope, pos, frame, fv.value.self_value
+                    )
             handler = self.method_handlers.get(f.attr)
             if handler is not None:
                 ctx = CallCtx(self, node, scope, pos, frame, f.attr)
@@ -1256,8 +1350,9 @@ class Evaluator:
                 " which gpulens does not read (only this file)",
                 span_of(node),
             )
-        return unknown(f"`{self.segment(node, 60)}` is only known when the script runs",
-                       span_of(node))
+        return unknown(
+            f"`{self.segment(node, 60)}` is only known when the script runs", span_of(node)
+        )
 
     def call_function(
         self,
@@ -1310,9 +1405,7 @@ class Evaluator:
         )
         if is_dataclass:
             return self._dataclass_instance(cnode, cscope, node, scope, pos, frame)
-        init = next(
-            (c for c in cscope.children if c.is_function and c.name == "__init__"), None
-        )
+        init = next((c for c in cscope.children if c.is_function and c.name == "__init__"), None)
         fr = Frame()
         if init is not None and isinstance(init.node, ast.FunctionDef | ast.AsyncFunctionDef):
             bound = self.bind_call(init.node, init, node, scope, pos, frame, None)
@@ -1353,9 +1446,7 @@ class Evaluator:
                             continue
                         dv = dflt
                     v = self.eval(dv, cscope, (st.lineno, st.col_offset))
-                    attrs[name] = self._literal_source(
-                        v, dv, f"default of {cnode.name}.{name}"
-                    )
+                    attrs[name] = self._literal_source(v, dv, f"default of {cnode.name}.{name}")
         call_pos = pos or (node.lineno, node.col_offset)
         for i, a in enumerate(node.args):
             if i < len(fields) and not isinstance(a, ast.Starred):

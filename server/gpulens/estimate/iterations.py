@@ -113,18 +113,28 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
     epochs_f = facts.get("epochs")
     epochs: float | None = None
     e_reason: str | None = None
-    if epochs_f is not None and epochs_f.known and isinstance(epochs_f.value, int | float) \
-            and not isinstance(epochs_f.value, bool):
+    if (
+        epochs_f is not None
+        and epochs_f.known
+        and isinstance(epochs_f.value, int | float)
+        and not isinstance(epochs_f.value, bool)
+    ):
         epochs = epochs_f.value
     else:
         why = epochs_f.reason if epochs_f is not None and epochs_f.reason else "not found"
-        e_reason = (f"epochs is unknown: {why}" if "gpulens:" in why
-                    else f"epochs is unknown ({why}); {HOW_TO_SUPPLY.format(name='epochs')}")
+        e_reason = (
+            f"epochs is unknown: {why}"
+            if "gpulens:" in why
+            else f"epochs is unknown ({why}); {HOW_TO_SUPPLY.format(name='epochs')}"
+        )
     max_steps_f = facts.get("max_steps")
     max_steps = (
         max_steps_f.value
-        if plan.mode in ("lightning", "hf") and max_steps_f is not None and max_steps_f.known
-        and isinstance(max_steps_f.value, int) and max_steps_f.value > 0
+        if plan.mode in ("lightning", "hf")
+        and max_steps_f is not None
+        and max_steps_f.known
+        and isinstance(max_steps_f.value, int)
+        and max_steps_f.value > 0
         else None
     )
     if n is None or b is None or b <= 0 or reasons:
@@ -157,8 +167,9 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
     if plan.mode in ("lightning", "hf") and max_steps is not None:
         # The trainers stop at max_steps optimizer steps (or at max_epochs, whichever is first).
         # Lightning stops at whichever comes first; HF's max_steps overrides num_train_epochs.
-        cap_total = (upd * epochs if plan.mode == "lightning" and epochs is not None
-                     and epochs > 0 else None)
+        cap_total = (
+            upd * epochs if plan.mode == "lightning" and epochs is not None and epochs > 0 else None
+        )
         steps = max_steps if cap_total is None else min(max_steps, math.floor(cap_total))
         if upd > 0:
             full, rest = divmod(steps, upd)
@@ -175,16 +186,21 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
     if plan.mode == "hf" and not float(epochs).is_integer():
         upd_total = math.ceil(epochs * upd)
         total = upd_total * (accum if accum > 1 else 1)
-        expl = (f"{words}; × {_fmt(epochs)} epochs = {upd_total:,} weight updates"
-                f" ({total:,} iterations)")
+        expl = (
+            f"{words}; × {_fmt(epochs)} epochs = {upd_total:,} weight updates"
+            f" ({total:,} iterations)"
+        )
         return Iterations(per, total, upd_total, None, expl)
     e = int(epochs)
     total = per * e
     opt = upd * e
     expl = f"{words}; × {e:,} epoch{'s' if e != 1 else ''} = {total:,} iterations"
     if opt != total or upd_words:
-        expl += f"; {upd_words}, × {e:,} = {opt:,} weight updates" if upd_words else (
-            f" ({opt:,} weight updates)")
+        expl += (
+            f"; {upd_words}, × {e:,} = {opt:,} weight updates"
+            if upd_words
+            else (f" ({opt:,} weight updates)")
+        )
     else:
         expl += f" ({opt:,} weight updates)"
     return Iterations(per, total, opt, None, expl)
