@@ -13,7 +13,7 @@ import bisect
 import os
 from collections.abc import Callable
 
-from gpulens.analysis.symbols import Binding, Condition, Scope, build
+from gpulens.analysis.symbols import Binding, Scope, build
 from gpulens.analysis.values import Context, Evaluator, V, span_of
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -173,6 +173,3 @@ def _insert(scope: Scope, b: Binding) -> None:
     keys = [x.pos for x in lst]
     i = bisect.bisect_right(keys, b.pos)
     lst.insert(i, b)
-
-
-__all__ = ["Condition", "apply_exec_configs", "resolve_path"]

@@ -397,7 +397,7 @@ def count_images(root: str, shown: str | None = None) -> tuple[int | None, str]:
         return None, f"cannot list {root}: {exc.strerror}"
     for cls in entries:
         classes += 1
-        for dirpath, _dirs, files in os.walk(cls.path, followlinks=True):
+        for _dirpath, _dirs, files in os.walk(cls.path, followlinks=True):
             for f in files:
                 if f.lower().endswith(IMG_EXTENSIONS):
                     total += 1
@@ -405,7 +405,6 @@ def count_images(root: str, shown: str | None = None) -> tuple[int | None, str]:
                 return None, (
                     f"{label} holds too many files to count quickly (stopped at {total:,})"
                 )
-            _ = dirpath
     if classes == 0:
         return None, f"{label} has no class sub-folders (ImageFolder needs root/class/img.png)"
     return total, f"{total:,} images in {classes} class folders of {label}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 import time
 from typing import Any
 
@@ -23,7 +22,6 @@ from gpulens.analysis.values import (
     SamplerVal,
     SeqVal,
     Symbol,
-    TensorVal,
     V,
     span_of,
     unknown,
@@ -854,5 +852,3 @@ def analyze_source(
 
 
 __all__ = ["analyze_source", "install_handlers", "parse_tolerant"]
-
-_ = (TensorVal, re)

@@ -21,7 +21,6 @@ from gpulens.analysis.values import (
     Namespace,
     ParserVal,
     SeqVal,
-    Symbol,
     TensorVal,
     V,
     combine_sources,
@@ -747,5 +746,3 @@ def register(ev: Evaluator) -> None:
     ev.method_handlers["copy"] = _copy
     ev.symbol_values["os.environ"] = _environ_value(ev)
     ev.symbol_values["sys.argv"] = _argv_value(ev)
-    # Unused import guard for the type checker's benefit.
-    _ = Symbol
