@@ -75,6 +75,16 @@ async def test_zh_cn_locale(client: LanguageClient) -> None:
 
 
 @pytest.mark.parametrize(
+    "client", [{"initialization_options": {"clientLanguage": "zh-cn"}}], indirect=True
+)
+async def test_client_language_option(client: LanguageClient) -> None:
+    """The VS Code client passes its display language in initializationOptions too."""
+    uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
+    text = await hover_at(client, uri, find(CLASSIC, "BATCH_SIZE, shuffle"))
+    assert text is not None and "批次大小" in text
+
+
+@pytest.mark.parametrize(
     "client", [{"locale": "zh-CN", "configuration": {"language": "en"}}], indirect=True
 )
 async def test_language_setting_overrides_locale(client: LanguageClient) -> None:

@@ -235,9 +235,12 @@ server = GpulensServer()
 
 @server.feature(types.INITIALIZE)
 def initialize(ls: GpulensServer, params: types.InitializeParams) -> None:
-    ls.client_locale = params.locale
-    if params.initialization_options is not None:
-        ls.apply_settings(params.initialization_options)
+    options = params.initialization_options
+    # The VS Code client also passes its display language as ``clientLanguage``.
+    fallback = options.get("clientLanguage") if isinstance(options, dict) else None
+    ls.client_locale = params.locale or (fallback if isinstance(fallback, str) else None)
+    if options is not None:
+        ls.apply_settings(options)
 
 
 @server.feature(types.INITIALIZED)
