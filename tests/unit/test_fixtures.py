@@ -450,6 +450,33 @@ CASES: list[Case] = [
         overrides={"dataset_size": 1000},
         id="hf_max_steps_sized",
     ),
+    # Step budgets inside epoch loops (HF *_no_trainer.py scripts).
+    Case(
+        "hf_no_trainer.py",
+        {
+            "batch_size": 8,
+            "dataset_size": 25000,
+            "epochs": 3,
+            "max_steps": 9375,
+            "learning_rate": 5e-5,
+        },
+        (3125, 9375, 9375),
+    ),
+    Case(
+        "hf_no_trainer.py",
+        {"epochs": 2, "max_steps": 1000, "grad_accum_steps": 4},
+        (3125, 3997, 1000),
+        args=("--gradient_accumulation_steps", "4", "--max_train_steps", "1000"),
+        id="hf_no_trainer_step_budget",
+    ),
+    Case("epoch_loop_step_budget.py", {"epochs": 10, "max_steps": 250}, (100, 250, 250)),
+    Case(
+        "epoch_loop_step_budget.py",
+        {"max_steps": 5000},
+        (100, 1000, 1000),
+        overrides={"max_steps": 5000},
+        id="epoch_loop_budget_not_reached",
+    ),
     # Broken code is analysed as far as it parses.
     Case(
         "syntax_error_half_typed.py",

@@ -71,6 +71,17 @@ class TrainLoop:
     step_words: str = ""
     iterated: set[str] = field(default_factory=set)
     accum: Accum | None = None
+    cap: StepCap | None = None
+
+
+@dataclass
+class StepCap:
+    """``if completed_steps >= max_train_steps: break`` inside an epoch loop."""
+
+    bound: V
+    counts: str  # "updates" (incremented with the optimizer step) or "batches"
+    offset: int  # 1 for `>` (one more than the bound), 0 for `>=` / `==`
+    node: ast.If
 
 
 class LoopFinder:
@@ -182,7 +193,51 @@ class LoopFinder:
         tl = TrainLoop("epoch", lp, sc, count)
         tl.iterated = self.iterated_names(lp, sc)
         tl.accum = self.find_accum(lp, sc, inside_steps=False)
+        tl.cap = self.find_cap(lp, sc)
         return tl
+
+    def find_cap(self, lp: ast.For, sc: Scope) -> StepCap | None:
+        """A step budget that ends training early (HF ``*_no_trainer.py``, diffusers)."""
+        incs: dict[str, tuple[int, V]] = {}
+        inc_node: dict[str, ast.AugAssign] = {}
+        for n in walk_no_defs(lp):
+            if (
+                isinstance(n, ast.AugAssign)
+                and isinstance(n.op, ast.Add)
+                and isinstance(n.target, ast.Name)
+            ):
+                incs.setdefault(n.target.id, (0, V(1, "literal")))
+                inc_node.setdefault(n.target.id, n)
+        if not incs:
+            return None
+        for n in walk_no_defs(lp):
+            if not (isinstance(n, ast.If) and any(isinstance(s, ast.Break) for s in n.body)):
+                continue
+            c = _counter_compare(n.test, incs, negate=False)
+            if c is None:
+                continue
+            name, op, bound_node = c
+            bound = self.ev.eval(bound_node, sc, (n.lineno, n.col_offset))
+            if bound.known and bound.value is None:
+                continue  # `if max_steps is not None and ...` style guards left it unset
+            counts = "updates" if self._counts_updates(lp, inc_node[name]) else "batches"
+            return StepCap(bound, counts, 1 if op == ">" else 0, n)
+        return None
+
+    def _counts_updates(self, lp: ast.AST, inc: ast.AugAssign) -> bool:
+        """The counter goes up with the weight update: under `if ... sync_gradients` / a
+        modulo test, or next to an optimizer step."""
+        for n in walk_no_defs(lp):
+            if isinstance(n, ast.If) and any(inc is s for s in n.body):
+                text = self.ev.segment(n.test, 200)
+                if "sync_gradients" in text or "%" in text:
+                    return True
+                return any(
+                    isinstance(c, ast.Call) and is_optimizer_step(c)
+                    for s in n.body
+                    for c in walk_no_defs(s)
+                )
+        return False
 
     def loop_count(self, lp: ast.For, sc: Scope) -> V:
         """How many times ``for x in range(...)`` runs, with the range's provenance."""

@@ -351,11 +351,26 @@ class Reader:
             shards = True  # accelerator.prepare() wraps the loader with a distributed sampler
         if tl.kind in ("epoch", "single"):
             self.facts["epochs"] = fact_from("epochs", tl.count, span_of(tl.node))
-            self.facts["max_steps"] = Fact(
-                "max_steps", None, "not used: the script trains by epochs"
-            )
+            cap = tl.cap
+            if cap is not None:
+                bound = cap.bound
+                if bound.known:
+                    test = self.ev.segment(cap.node.test, 60)
+                    bound = bound.with_source(
+                        f"`{test}` (line {cap.node.lineno}) with {bound.source}"
+                    )
+                self.facts["max_steps"] = fact_from("max_steps", bound, span_of(cap.node))
+            else:
+                self.facts["max_steps"] = Fact(
+                    "max_steps", None, "not used: the script trains by epochs"
+                )
             return LoopPlan(
-                "epochs", accum_inside=accum_inside, accum_rounding=rounding, shards=shards
+                "epochs",
+                accum_inside=accum_inside,
+                accum_rounding=rounding,
+                shards=shards,
+                cap_counts=cap.counts if cap is not None else "",
+                cap_offset=cap.offset if cap is not None else 0,
             )
         self.facts["max_steps"] = fact_from("max_steps", tl.count, span_of(tl.node))
         self.facts["epochs"] = Fact(
@@ -822,7 +837,13 @@ def analyze_source(
             env_world = world_size
         tree, error = parse_tolerant(source)
         if tree is not None:
-            reader = Reader(tree, lines, Context(tuple(script_args), _env_for(env_world), path))
+            hint = normalise(overrides.get("dataset_size"))
+            if hint is None:
+                hint = next((p.value for p in pragmas if p.name == "dataset_size"), None)
+            if not isinstance(hint, int) or isinstance(hint, bool) or hint < 0:
+                hint = None
+            ctx = Context(tuple(script_args), _env_for(env_world), path, hint)
+            reader = Reader(tree, lines, ctx)
             plan = reader.run(world_size)
             facts = reader.facts
             mentions = reader.mentions

@@ -690,6 +690,17 @@ def _json_load(ctx: CallCtx) -> V | None:
     return _to_v(data, rel, ctx.span)
 
 
+def _prepare(ctx: CallCtx) -> V | None:
+    """``accelerator.prepare(model, opt, loader)`` / ``fabric.setup_dataloaders(loader)`` hand
+    their arguments back (wrapped, same lengths)."""
+    if not ctx.node.args or ctx.node.keywords:
+        return None
+    vals = [ctx.arg(i) or unknown("missing", ctx.span) for i in range(len(ctx.node.args))]
+    if len(vals) == 1:
+        return vals[0]
+    return V(SeqVal(vals, "tuple"), f"`{ctx.ev.segment(ctx.node, 50)}`", ctx.span)
+
+
 def register(ev: Evaluator) -> None:
     h = ev.handlers
     for kind in ("int", "float", "str", "bool"):
@@ -743,6 +754,8 @@ def register(ev: Evaluator) -> None:
     ev.method_handlers["add_argument_group"] = _parser_method_returns_parser
     ev.method_handlers["add_mutually_exclusive_group"] = _parser_method_returns_parser
     ev.method_handlers["get"] = _get
+    ev.method_handlers["prepare"] = _prepare
+    ev.method_handlers["setup_dataloaders"] = _prepare
     ev.method_handlers["copy"] = _copy
     ev.symbol_values["os.environ"] = _environ_value(ev)
     ev.symbol_values["sys.argv"] = _argv_value(ev)

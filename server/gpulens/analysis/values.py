@@ -184,6 +184,9 @@ class Context:
     script_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     script_path: str | None = None
+    #: The user's dataset_size (pragma or setting): stands in for ``len(train_loader)`` when
+    #: the script computes step counts from a loader over a dataset the reader cannot size.
+    size_hint: int | None = None
 
 
 @dataclass
@@ -456,6 +459,7 @@ class Evaluator:
         self.symbol_values: dict[str, Callable[[Span], V]] = {}
         #: Memo for argparse results, keyed by the argv they were parsed from.
         self.memo: dict[Any, V] = {}
+        self._assigned: dict[int, str] | None = None
         #: Where names unbound in this module are looked up (a config file sees the script).
         self.fallback: Callable[[str], V | None] | None = None
 
@@ -777,6 +781,19 @@ class Evaluator:
         if v.known and v.source == "literal":
             return v.with_source(f"{what} (line {node.lineno})", span_of(node))
         return v
+
+    def _is_train_loader(self, call: ast.Call) -> bool:
+        """A loader bound to a name that does not say val/test/eval (the user's size is the
+        training set's)."""
+        if self._assigned is None:
+            self._assigned = {}
+            for s in self.table.all_scopes():
+                for name, bs in s.bindings.items():
+                    for b in bs:
+                        if b.value is not None and not b.path:
+                            self._assigned.setdefault(id(b.value), name)
+        name = self._assigned.get(id(call), "").lower()
+        return not any(w in name for w in ("val", "test", "eval", "dev"))
 
     def call_index(self) -> dict[str, list[tuple[ast.Call, Scope]]]:
         """Calls by the name called (``f`` of ``f(...)``, ``m`` of ``x.m(...)``), in order."""
@@ -1286,6 +1303,8 @@ class Evaluator:
     def loader_len(self, ld: LoaderVal, sp: Span | None) -> V:
         data = ld.sampler if ld.sampler is not None and ld.sampler.known else ld.dataset
         n = self.length(data, sp)
+        if not n.known and self.ctx.size_hint is not None and self._is_train_loader(ld.node):
+            n = V(self.ctx.size_hint, "dataset_size you supplied", sp)
         if not n.known:
             return n
         b = ld.batch

@@ -41,6 +41,10 @@ class LoopPlan:
     reason: str = ""
     #: Lightning ``limit_train_batches``: int (batches) or float (fraction).
     limit_batches: float | int | None = None
+    #: epochs mode: a ``max_steps`` budget that breaks out early counts "updates" or
+    #: "batches" ("" when there is none); ``cap_offset`` 1 when the test is ``>``.
+    cap_counts: str = ""
+    cap_offset: int = 0
 
 
 def _fmt(n: float) -> str:
@@ -183,6 +187,31 @@ def compute_iterations(facts: Mapping[str, Fact], plan: LoopPlan) -> Iterations:
         return Iterations(per, total, steps, None, expl)
     if epochs is None:
         return Iterations(per, None, None, e_reason, words)
+    cap_m = None
+    if plan.mode == "epochs" and plan.cap_counts and max_steps_f is not None:
+        ms = max_steps_f.value
+        if max_steps_f.known and isinstance(ms, int) and not isinstance(ms, bool) and ms >= 0:
+            cap_m = ms + plan.cap_offset
+    if cap_m is not None and upd > 0 and per > 0:
+        acc = accum if accum > 1 and not plan.accum_inside else 1
+        e = int(epochs)
+        if plan.cap_counts == "updates" and cap_m < upd * e:
+            full, rest = divmod(cap_m, upd)
+            total = full * per + rest * acc
+            expl = (
+                f"{words}; the loop breaks after {cap_m:,} weight updates (max_steps)"
+                f" = {total:,} iterations ({cap_m:,} weight updates)"
+            )
+            return Iterations(per, total, cap_m, None, expl)
+        if plan.cap_counts == "batches" and cap_m < per * e:
+            full, rest = divmod(cap_m, per)
+            rest_upd = rest // acc if plan.accum_rounding == "floor" else math.ceil(rest / acc)
+            opt = full * upd + rest_upd
+            expl = (
+                f"{words}; the loop breaks after {cap_m:,} iterations (max_steps)"
+                f" ({opt:,} weight updates)"
+            )
+            return Iterations(per, cap_m, opt, None, expl)
     if plan.mode == "hf" and not float(epochs).is_integer():
         upd_total = math.ceil(epochs * upd)
         total = upd_total * (accum if accum > 1 else 1)
