@@ -1,0 +1,756 @@
+"""What autograd keeps for backward, per layer/op kind, and a step-by-step memory walk.
+
+Two parts:
+
+* :func:`op_cost` — the rule for one :class:`~gpulens.estimate.graph.Call`: which of its inputs
+  and outputs autograd saves (by storage: a view or an in-place result is its base's storage),
+  which *new* tensors it saves (dropout masks, max-pool indices, norm statistics, cuDNN's RNN
+  reserve space, attention log-sum-exp), the dtype it computes in under autocast, and its
+  transient workspace. The rules are what torch's derivatives.yaml and the kernels do; each is
+  checked against torch on CPU in ``tests/estimate/test_activations.py`` by counting the unique
+  storages ``torch.autograd.graph.saved_tensors_hooks`` sees. Where CUDA differs from CPU the
+  rule takes ``device`` ("cuda" is what the estimate uses) and says how.
+
+* :func:`simulate` — walks the trace like one training step does on the GPU: forward (tensors
+  born, non-saved ones freed after their last use), backward in reverse (gradients born, saved
+  tensors released once the last node that saved them has run, parameter gradients kept), and
+  reports the live bytes at every point. The estimator takes the maximum; the breakdown says
+  which phase it was in. Every storage is counted once, whatever aliases it.
+
+Sizes are concrete for one batch size; the walk is O(calls) with small constants (well under a
+millisecond for a few hundred calls), so :func:`~gpulens.estimate.memory.max_batch_size` can
+bisect over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpulens.estimate.graph import DTYPE_BYTES, Call, ForwardTrace, TensorNode
+
+__all__ = [
+    "LOWER_PRECISION_OPS",
+    "FP32_OPS",
+    "OpCost",
+    "Precision",
+    "StepProfile",
+    "op_cost",
+    "simulate",
+]
+
+# Autocast's CUDA op lists (torch/csrc/autograd/autocast_mode / aten/src/ATen/autocast_mode.cpp):
+# these run in fp16/bf16 (inputs are cast, weights through autocast's per-forward cache) ...
+LOWER_PRECISION_OPS = frozenset(
+    {
+        "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+        "ConvTranspose3d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "PReLU",
+        "linear", "conv1d", "conv2d", "conv3d", "matmul", "mm", "bmm", "addmm", "baddbmm",
+        "einsum", "prelu", "sdpa", "MultiheadAttention", "LSTM", "GRU", "RNN", "LSTMCell",
+        "GRUCell", "RNNCell",
+    }
+)  # fmt: skip
+# ... and these are forced to fp32 (their inputs are cast up, their outputs are fp32).
+FP32_OPS = frozenset(
+    {
+        "LayerNorm", "GroupNorm", "RMSNorm", "layer_norm", "group_norm", "softmax", "Softmax",
+        "log_softmax", "LogSoftmax", "nll_loss", "cross_entropy", "bce_with_logits", "mse_loss",
+        "l1_loss", "smooth_l1_loss", "Softplus", "softplus", "exp", "log", "pow", "sum",
+        "cumsum", "norm", "logsumexp", "Softmin",
+    }
+)  # fmt: skip
+
+_MATMUL_OPS = frozenset(
+    {
+        "Linear", "Bilinear", "LazyLinear", "linear", "matmul", "mm", "bmm", "addmm", "baddbmm",
+        "einsum", "MultiheadAttention", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell",
+    }
+)  # fmt: skip
+_CONV_OPS = frozenset(
+    {
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+        "LazyConv1d", "LazyConv2d", "LazyConv3d", "conv1d", "conv2d", "conv3d",
+    }
+)  # fmt: skip
+
+# Ops whose backward only reshapes/slices/broadcasts the incoming gradient (no new buffer of
+# the input's size): views, residual adds, concatenation (grad is narrowed), identity.
+_VIEW_OPS = frozenset(
+    {
+        "view", "reshape", "flatten", "Flatten", "Unflatten", "transpose", "permute", "squeeze",
+        "unsqueeze", "select", "getitem", "narrow", "expand", "chunk", "split", "Identity", "t",
+        "unflatten",
+    }
+)  # fmt: skip
+# cat/stack hand each input a narrowed view of the output's gradient (no new buffer); select
+# or slicing, by contrast, allocates a zero-filled gradient of the whole input.
+_SLICE_GRADS = frozenset({"cat", "stack"})
+_NO_SAVE_PASSTHROUGH = frozenset({"add", "sub", "cat", "stack", "neg", "add_", "iadd"})
+
+# Activations: whether backward reads the result ("out") or the input ("in").
+_ACT_SAVES: dict[str, str] = {
+    "ReLU": "out", "relu": "out", "Sigmoid": "out", "sigmoid": "out", "Tanh": "out",
+    "tanh": "out", "GELU": "in", "gelu": "in", "SiLU": "in", "silu": "in", "Mish": "in",
+    "mish": "in", "Hardswish": "in", "hardswish": "in", "Hardsigmoid": "in", "Softplus": "in",
+    "LeakyReLU": "in", "leaky_relu": "in", "ELU": "in", "elu": "in", "SELU": "in", "CELU": "in",
+    "ReLU6": "in", "Hardtanh": "in", "hardtanh": "in", "LogSigmoid": "in", "Softshrink": "in",
+    "Hardshrink": "in", "Threshold": "out", "Tanhshrink": "in", "PReLU": "in", "prelu": "in",
+    "exp": "out", "sqrt": "out", "rsqrt": "out", "log": "in", "pow": "in", "abs": "in",
+}  # fmt: skip
+# In-place variants of input-saving activations save the result instead (their input is gone).
+_INPLACE_SAVES_RESULT = frozenset({"LeakyReLU", "ELU", "SELU", "CELU", "ReLU6", "Hardtanh"})
+
+# cuDNN's RNN training reserve space, elements per (layer, direction, time step, sample) in
+# units of hidden_size. cuDNN does not document its layout; these are fit to the gpu-truth
+# measurements on an H200 (lstm_lm_h512_l2_s64: 6.0 H from the slope between batch 20 and 128;
+# gru_bi_h256_s128: 13 H from batch 32 and 128). Gates (4H LSTM / 3H GRU), cell states and the
+# per-step hidden outputs are in it; GRU keeps the input and hidden projections separately.
+RNN_RESERVE_PER_STEP = {"LSTM": 6.0, "GRU": 13.0, "RNN": 2.0}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How tensors are stored. ``float_bytes``: the model's floating dtype (weights, inputs);
+    ``autocast_bytes``: element size of autocast's lower precision (None without autocast)."""
+
+    name: str
+    float_bytes: int
+    autocast_bytes: int | None = None
+
+    @classmethod
+    def parse(cls, name: str) -> Precision:
+        n = name.lower().replace("-", "_")
+        if n in ("fp32", "float32", "float", "32", "tf32"):
+            return cls("fp32", 4)
+        if n in ("amp_fp16", "amp", "fp16_amp", "16_mixed", "amp_half"):
+            return cls("amp_fp16", 4, 2)
+        if n in ("amp_bf16", "bf16_amp", "bf16_mixed"):
+            return cls("amp_bf16", 4, 2)
+        if n in ("fp16", "half", "float16", "16_true"):
+            return cls("fp16", 2)
+        if n in ("bf16", "bfloat16", "bf16_true"):
+            return cls("bf16", 2)
+        raise ValueError(f"unknown precision {name!r}")
+
+
+@dataclass
+class OpCost:
+    """The memory behaviour of one call.
+
+    ``saves_inputs``/``saves_outputs``: positions whose storage autograd keeps; ``extras``:
+    bytes of new tensors kept for backward (at the given batch); ``compute_bytes``: element size
+    the op computes in (autocast), 0 = the inputs' own; ``fwd_temp``/``bwd_temp``: transient
+    workspace bytes; ``grad_alias``: backward hands the gradient through without a new buffer.
+    """
+
+    saves_inputs: tuple[int, ...] = ()
+    saves_outputs: tuple[int, ...] = ()
+    extras: list[tuple[str, int]] = field(default_factory=list)
+    compute_bytes: int = 0
+    out_bytes: int = 0  # element size of the outputs; 0 = compute/input dtype
+    fwd_temp: int = 0
+    bwd_temp: int = 0
+    grad_alias: bool = False
+    matmul: bool = False
+    conv: bool = False
+    known: bool = True
+
+
+@dataclass
+class _Ctx:
+    trace: ForwardTrace
+    batch: int
+    prec: Precision
+    device: str
+    elem: dict[int, int]  # tensor id -> element size (decided as the forward runs)
+
+    def numel(self, tid: int) -> int:
+        a, b = self.trace.tensors[tid].numel()
+        return a * self.batch + b
+
+    def nbytes(self, tid: int) -> int:
+        return self.numel(tid) * self.elem.get(tid, 4)
+
+
+def _dim(t: TensorNode, i: int) -> int:
+    d = t.shape[i]
+    return d if d is not None else 1
+
+
+def _rows(ctx: _Ctx, tid: int, normalized: int) -> int:
+    """Elements outside the normalized trailing dims (one mean/rstd each)."""
+    n = ctx.numel(tid)
+    t = ctx.trace.tensors[tid]
+    inner = 1
+    for d in t.shape[len(t.shape) - normalized :]:
+        inner *= d if d is not None else 1
+    return max(1, n // max(1, inner))
+
+
+def _arg(call: Call, name: str, default: Any) -> Any:
+    if name in call.attrs:
+        return call.attrs[name]
+    if call.layer is not None and name in call.layer.args:
+        v = call.layer.args.raw(name)
+        return default if v is None else v
+    return default
+
+
+RuleFn = Callable[[Call, _Ctx], OpCost]
+
+
+def _linear(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0,), matmul=True)
+
+
+def _bilinear(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0, 1), matmul=True)
+
+
+def _conv(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0,), conv=True)
+
+
+def _batchnorm(call: Call, ctx: _Ctx) -> OpCost:
+    x = ctx.trace.tensors[call.inputs[0]]
+    c = _dim(x, 1) if len(x.shape) > 1 else _dim(x, 0)
+    if not _arg(call, "training", True):
+        return OpCost(saves_inputs=(0,))
+    # save_mean and save_invstd: one fp32 value per channel each (cuDNN and native alike).
+    return OpCost(saves_inputs=(0,), extras=[("bn stats", 2 * c * 4)])
+
+
+def _instancenorm(call: Call, ctx: _Ctx) -> OpCost:
+    x = ctx.trace.tensors[call.inputs[0]]
+    c = _dim(x, 1) if len(x.shape) > 1 else 1
+    n = ctx.batch if x.batch_dim is not None else 1
+    # instance_norm runs batch_norm over (1, N*C, ...): statistics per (sample, channel)
+    return OpCost(saves_inputs=(0,), extras=[("in stats", 2 * n * c * 4)])
+
+
+def _layernorm(call: Call, ctx: _Ctx) -> OpCost:
+    shape = call.layer.args.raw("normalized_shape") if call.layer is not None else None
+    k = len(shape) if isinstance(shape, (tuple, list)) else 1
+    rows = _rows(ctx, call.inputs[0], k)
+    return OpCost(saves_inputs=(0,), extras=[("mean, rstd", 2 * rows * 4)])
+
+
+def _rmsnorm(call: Call, ctx: _Ctx) -> OpCost:
+    shape = call.layer.args.raw("normalized_shape") if call.layer is not None else None
+    k = len(shape) if isinstance(shape, (tuple, list)) else 1
+    rows = _rows(ctx, call.inputs[0], k)
+    return OpCost(saves_inputs=(0,), extras=[("rstd", rows * 4)])
+
+
+def _groupnorm(call: Call, ctx: _Ctx) -> OpCost:
+    g = int(_arg(call, "num_groups", 1))
+    n = ctx.batch if ctx.trace.tensors[call.inputs[0]].batch_dim is not None else 1
+    return OpCost(saves_inputs=(0,), extras=[("mean, rstd", 2 * n * g * 4)])
+
+
+def _activation(call: Call, ctx: _Ctx) -> OpCost:
+    what = _ACT_SAVES.get(call.op, "in")
+    inplace = bool(_arg(call, "inplace", False))
+    if inplace and (what == "out" or call.op in _INPLACE_SAVES_RESULT):
+        return OpCost(saves_outputs=(0,))
+    return OpCost(saves_outputs=(0,)) if what == "out" else OpCost(saves_inputs=(0,))
+
+
+def _dropout(call: Call, ctx: _Ctx) -> OpCost:
+    p = float(_arg(call, "p", 0.5))
+    if not _arg(call, "training", True) or p == 0.0:
+        return OpCost(grad_alias=True)
+    x = call.inputs[0]
+    n = ctx.numel(x)
+    if call.op in ("Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"):
+        t = ctx.trace.tensors[x]
+        n = (ctx.batch if t.batch_dim is not None else 1) * (_dim(t, 1) if len(t.shape) > 1 else 1)
+        return OpCost(extras=[("feature noise", n * ctx.elem.get(x, 4))])
+    if ctx.device == "cuda":
+        # native_dropout's fused kernel: a bool mask, one byte per element (the output itself
+        # is not saved by dropout).
+        return OpCost(extras=[("dropout mask", n)])
+    # CPU: input * (bernoulli noise / (1 - p)); the float noise is what mul saves.
+    return OpCost(extras=[("dropout noise", n * ctx.elem.get(x, 4))])
+
+
+def _maxpool(call: Call, ctx: _Ctx) -> OpCost:
+    # input and int64 indices of the maxima (one per output element)
+    return OpCost(saves_inputs=(0,), extras=[("indices", ctx.numel(call.outputs[0]) * 8)])
+
+
+def _avgpool(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0,))
+
+
+def _adaptive_avgpool(call: Call, ctx: _Ctx) -> OpCost:
+    out = ctx.trace.tensors[call.outputs[0]]
+    spatial = [d for i, d in enumerate(out.shape) if i >= len(out.shape) - _spatial(call)]
+    if all(d == 1 for d in spatial):
+        # aten takes a shortcut to input.mean(spatial dims): mean's backward keeps only sizes
+        return OpCost()
+    return OpCost(saves_inputs=(0,))
+
+
+def _spatial(call: Call) -> int:
+    for n in (1, 2, 3):
+        if call.op.endswith(f"{n}d"):
+            return n
+    return 2
+
+
+def _embedding(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0,))  # the int64 indices (a model input, usually)
+
+
+def _saves_output(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_outputs=(0,))
+
+
+def _nothing(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost()
+
+
+def _view(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(grad_alias=True)
+
+
+def _passthrough(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(grad_alias=True)
+
+
+def _mul(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=tuple(range(len(call.inputs))))
+
+
+def _matmul(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0, 1), matmul=True)
+
+
+def _sdpa_parts(
+    ctx: _Ctx, b: int, h: int, s_q: int, s_k: int, dropout: float, elem: int
+) -> tuple[str, list[tuple[str, int]]]:
+    """Which SDPA kernel runs and what it keeps besides q, k, v and the output."""
+    if ctx.device == "cuda":
+        if elem == 2:
+            # flash attention (fp16/bf16): log-sum-exp per query row, fp32, plus RNG state
+            return "flash", [("logsumexp", b * h * s_q * 4)]
+        # memory-efficient attention (fp32 too): log-sum-exp padded to 32 rows, fp32
+        return "efficient", [("logsumexp", b * h * (-(-s_q // 32) * 32) * 4)]
+    if dropout > 0.0:
+        # CPU math path: attention probabilities, dropout noise and the dropped probabilities
+        probs = b * h * s_q * s_k * elem
+        return "math", [("attn probs", probs), ("dropout noise", probs), ("dropped", probs)]
+    return "flash_cpu", [("logsumexp", b * h * s_q * 4)]
+
+
+def _sdpa(call: Call, ctx: _Ctx) -> OpCost:
+    q = ctx.trace.tensors[call.inputs[0]]
+    k = ctx.trace.tensors[call.inputs[1]]
+    nb = ctx.batch if q.batch_dim is not None else 1
+    h = _dim(q, len(q.shape) - 3) if len(q.shape) >= 4 else 1
+    s_q, s_k = _dim(q, len(q.shape) - 2), _dim(k, len(k.shape) - 2)
+    elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
+    _, extras = _sdpa_parts(ctx, nb, h, s_q, s_k, float(_arg(call, "dropout_p", 0.0)), elem)
+    return OpCost(saves_inputs=(0, 1, 2), saves_outputs=(0,), extras=extras, matmul=True)
+
+
+def _mha(call: Call, ctx: _Ctx) -> OpCost:
+    """nn.MultiheadAttention (self-attention, need_weights=False, the SDPA path): the input is
+    saved by in_proj; q/k/v live in one contiguous (3, L, N, E) copy that SDPA keeps; SDPA's
+    output and its contiguous re-layout (out_proj's saved input) add E each per token."""
+    layer = call.layer
+    assert layer is not None
+    e = int(layer.args.raw("embed_dim"))
+    h = int(layer.args.raw("num_heads"))
+    x = ctx.trace.tensors[call.inputs[0]]
+    tokens = ctx.numel(call.inputs[0]) // max(1, e)
+    nb = ctx.batch if x.batch_dim is not None else 1
+    seq = max(1, tokens // max(1, nb))
+    elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
+    dropout = float(_arg(call, "dropout", 0.0))
+    _, lse = _sdpa_parts(ctx, nb, h, seq, seq, dropout, elem)
+    extras = [
+        ("qkv", 3 * tokens * e * elem),
+        ("attn out", tokens * e * elem),
+        ("out_proj input", tokens * e * elem),
+        *lse,
+    ]
+    # transient: in_proj's (L, N, 3E) result before the contiguous re-layout
+    return OpCost(saves_inputs=(0,), extras=extras, fwd_temp=3 * tokens * e * elem, matmul=True)
+
+
+def _rnn(call: Call, ctx: _Ctx) -> OpCost:
+    layer = call.layer
+    assert layer is not None
+    hidden = int(layer.args.raw("hidden_size"))
+    layers = int(layer.args.raw("num_layers") or 1)
+    dirs = 2 if layer.args.raw("bidirectional") else 1
+    x = ctx.trace.tensors[call.inputs[0]]
+    batch_first = bool(layer.args.raw("batch_first"))
+    steps = _dim(x, 1 if batch_first else 0) if len(x.shape) == 3 else 1
+    nb = ctx.batch if x.batch_dim is not None else 1
+    elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
+    per_step = RNN_RESERVE_PER_STEP.get(call.op, 6.0)
+    reserve = int(per_step * hidden * layers * dirs * steps * nb * elem)
+    outs = tuple(range(len(call.outputs)))
+    return OpCost(saves_inputs=(0,), saves_outputs=outs, extras=[("cuDNN reserve", reserve)],
+                  matmul=True, known=ctx.device == "cuda")  # fmt: skip
+
+
+def _nll(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(1,), extras=[("total_weight", 4)], compute_bytes=4)
+
+
+def _two_inputs(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(0, 1), compute_bytes=4)
+
+
+def _unknown(call: Call, ctx: _Ctx) -> OpCost:
+    # Not modelled: assume it keeps its output (the usual case for elementwise ops).
+    return OpCost(saves_outputs=(0,), known=False)
+
+
+RULES: dict[str, RuleFn] = {
+    "Linear": _linear, "LazyLinear": _linear, "linear": _linear, "Bilinear": _bilinear,
+    "BatchNorm1d": _batchnorm, "BatchNorm2d": _batchnorm, "BatchNorm3d": _batchnorm,
+    "SyncBatchNorm": _batchnorm, "LazyBatchNorm1d": _batchnorm, "LazyBatchNorm2d": _batchnorm,
+    "LazyBatchNorm3d": _batchnorm, "InstanceNorm1d": _instancenorm,
+    "InstanceNorm2d": _instancenorm, "InstanceNorm3d": _instancenorm, "LayerNorm": _layernorm,
+    "layer_norm": _layernorm, "RMSNorm": _rmsnorm, "GroupNorm": _groupnorm,
+    "Dropout": _dropout, "Dropout1d": _dropout, "Dropout2d": _dropout, "Dropout3d": _dropout,
+    "AlphaDropout": _dropout, "FeatureAlphaDropout": _dropout, "dropout": _dropout,
+    "MaxPool1d": _maxpool, "MaxPool2d": _maxpool, "MaxPool3d": _maxpool, "max_pool1d": _maxpool,
+    "max_pool2d": _maxpool, "max_pool3d": _maxpool, "AdaptiveMaxPool1d": _maxpool,
+    "AdaptiveMaxPool2d": _maxpool, "AdaptiveMaxPool3d": _maxpool, "AvgPool1d": _avgpool,
+    "AvgPool2d": _avgpool, "AvgPool3d": _avgpool, "avg_pool2d": _avgpool,
+    "AdaptiveAvgPool1d": _adaptive_avgpool, "AdaptiveAvgPool2d": _adaptive_avgpool,
+    "AdaptiveAvgPool3d": _adaptive_avgpool, "adaptive_avg_pool2d": _adaptive_avgpool,
+    "Embedding": _embedding, "embedding": _embedding,
+    "Softmax": _saves_output, "softmax": _saves_output, "LogSoftmax": _saves_output,
+    "log_softmax": _saves_output, "Softmin": _saves_output,
+    "nll_loss": _nll, "bce_with_logits": _two_inputs, "mse_loss": _two_inputs,
+    "l1_loss": _two_inputs, "smooth_l1_loss": _two_inputs,
+    "mul": _mul, "div": _mul, "matmul": _matmul, "bmm": _matmul, "mm": _matmul,
+    "sdpa": _sdpa, "MultiheadAttention": _mha, "LSTM": _rnn, "GRU": _rnn, "RNN": _rnn,
+    "contiguous": _nothing, "clone": _nothing, "to": _nothing, "float": _nothing,
+    "mean": _nothing, "arange": _nothing, "PixelShuffle": _view, "PixelUnshuffle": _view,
+    "Upsample": _nothing, "interpolate": _nothing, "ZeroPad2d": _nothing,
+    "ConstantPad2d": _nothing, "scale": _nothing,
+}  # fmt: skip
+for _k in _CONV_OPS:
+    RULES[_k] = _conv
+for _k in _ACT_SAVES:
+    RULES.setdefault(_k, _activation)
+for _k in _VIEW_OPS:
+    RULES[_k] = _view
+for _k in _NO_SAVE_PASSTHROUGH:
+    RULES[_k] = _passthrough
+
+
+def op_cost(call: Call, ctx: _Ctx) -> OpCost:
+    """The rule for ``call`` (an unknown op is assumed to keep its output, and flagged)."""
+    if call.attrs.get("view"):
+        return OpCost(grad_alias=True)
+    rule = RULES.get(call.op, _unknown)
+    cost = rule(call, ctx)
+    if call.op in _MATMUL_OPS:
+        cost.matmul = True
+    if call.op in _CONV_OPS:
+        cost.conv = True
+    return cost
+
+
+# --------------------------------------------------------------------------------------------
+# The walk over one training step.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepProfile:
+    """Live bytes of activations/gradients during one step (weights, optimizer state and
+    library workspaces are added by memory.py).
+
+    ``saved``: bytes kept for backward at the end of the forward, model inputs included;
+    ``fwd_peak``/``bwd_peak``: the most bytes live (beyond the persistent state) during forward /
+    backward, with the call where it happened; ``held_after_backward``: what the loop still holds
+    when the optimizer steps (inputs, the output tensor); ``param_grads``: gradient bytes;
+    ``autocast_weight_copies``: fp16/bf16 copies of weights autocast makes per forward;
+    ``uses_matmul``/``uses_conv``: which libraries' workspaces appear; ``unknown_ops``: ops
+    without a rule (assumed to keep their output).
+    """
+
+    saved: int = 0
+    inputs: int = 0
+    fwd_peak: int = 0
+    fwd_peak_at: str = ""
+    bwd_peak: int = 0
+    bwd_peak_at: str = ""
+    eval_peak: int = 0
+    held_after_backward: int = 0
+    param_grads: int = 0
+    autocast_weight_copies: int = 0
+    largest_activation: int = 0
+    uses_matmul: bool = False
+    uses_conv: bool = False
+    unknown_ops: list[str] = field(default_factory=list)
+    approximate: list[str] = field(default_factory=list)
+
+
+def _label(call: Call, i: int) -> str:
+    return f"{call.name or call.op} (call {i})"
+
+
+def simulate(
+    trace: ForwardTrace,
+    batch: int,
+    precision: str | Precision = "fp32",
+    *,
+    device: str = "cuda",
+    train: bool = True,
+) -> StepProfile:
+    """Walk one training (or, ``train=False``, ``no_grad`` eval) step at ``batch``."""
+    prec = precision if isinstance(precision, Precision) else Precision.parse(precision)
+    ctx = _Ctx(trace, batch, prec, device, {})
+    tensors = trace.tensors
+    calls = trace.calls
+    n_calls = len(calls)
+    prof = StepProfile()
+    root = [trace.root(t.id) for t in tensors]
+
+    # element sizes of the model inputs
+    for tid in trace.inputs:
+        t = tensors[tid]
+        ctx.elem[tid] = prec.float_bytes if t.dtype == "float" else DTYPE_BYTES.get(t.dtype, 4)
+
+    # last forward use of each storage; calls that save it
+    last_use: dict[int, int] = {}
+    for i, c in enumerate(calls):
+        for tid in c.inputs:
+            last_use[root[tid]] = i
+        for tid in c.outputs:
+            last_use.setdefault(root[tid], i)
+    pinned = {root[t] for t in trace.inputs} | {root[t] for t in trace.outputs}
+
+    # trainable parameter bytes per call (first use only: tied/shared weights count once)
+    pbytes = prec.float_bytes
+    seen_params: set[int] = set()
+    call_pgrad = [0] * n_calls
+    call_weight_numel = [0] * n_calls
+    for i, c in enumerate(calls):
+        if c.layer is None:
+            continue
+        for _, p in c.layer.named_tensors():
+            if p.buffer or id(p) in seen_params:
+                continue
+            seen_params.add(id(p))
+            call_weight_numel[i] += p.numel
+            if p.requires_grad:
+                call_pgrad[i] += p.numel * pbytes
+
+    requires_grad: dict[int, bool] = {tid: False for tid in trace.inputs}
+    size: dict[int, int] = {}  # live storage root -> bytes
+    live = 0
+    for tid in trace.inputs:
+        b = ctx.nbytes(tid)
+        size[root[tid]] = b
+        live += b
+    prof.inputs = live
+    # saved storages: root (or a synthetic negative key for extras) -> (bytes, earliest saver)
+    saved: dict[int, list[int]] = {}
+    extra_key = -1
+    costs: list[OpCost] = []
+    ckpt_saved: dict[int, int] = {}  # checkpoint region -> bytes recomputed in backward
+    ckpt_first: dict[int, int] = {}
+    ckpt_roots: dict[int, set[int]] = {}
+    eval_peak = live
+
+    for i, c in enumerate(calls):
+        cost = op_cost(c, ctx)
+        costs.append(cost)
+        if not cost.known and c.op not in prof.unknown_ops:
+            prof.unknown_ops.append(c.op)
+        prof.uses_matmul |= cost.matmul
+        prof.uses_conv |= cost.conv
+        # element size this op computes in
+        in_elems = [ctx.elem.get(t, prec.float_bytes) for t in c.inputs]
+        float_in = [
+            ctx.elem.get(t, prec.float_bytes) for t in c.inputs if tensors[t].is_float
+        ]
+        natural = max(float_in) if float_in else prec.float_bytes
+        compute = natural
+        casts: list[tuple[int, int]] = []  # (input position, bytes of the cast copy)
+        if prec.autocast_bytes is not None:
+            if c.op in LOWER_PRECISION_OPS:
+                compute = prec.autocast_bytes
+            elif c.op in FP32_OPS or cost.compute_bytes == 4:
+                compute = 4
+            for k, t in enumerate(c.inputs):
+                if tensors[t].is_float and in_elems[k] != compute:
+                    casts.append((k, ctx.numel(t) * compute))
+            if c.op in LOWER_PRECISION_OPS and call_weight_numel[i]:
+                copies = call_weight_numel[i] * prec.autocast_bytes
+                prof.autocast_weight_copies += copies
+                # the cached copy of the weight is what the op saves for its backward
+                saved[extra_key] = [copies, i]
+                extra_key -= 1
+                live += copies
+        for t in c.outputs:
+            node = tensors[t]
+            if not node.is_float:
+                ctx.elem[t] = DTYPE_BYTES.get(node.dtype, 8)
+            elif node.base is not None and node.base in ctx.elem:
+                ctx.elem[t] = ctx.elem[node.base]
+            else:
+                ctx.elem[t] = cost.out_bytes or compute
+        rg = bool(call_pgrad[i]) or any(requires_grad.get(t, False) for t in c.inputs)
+        for t in c.outputs:
+            requires_grad[t] = rg and tensors[t].is_float
+        # allocate
+        step_new = 0
+        for t in c.outputs:
+            r = root[t]
+            if r not in size:
+                b = ctx.nbytes(t)
+                size[r] = b
+                step_new += b
+        cast_bytes = sum(b for _, b in casts)
+        extras_bytes = sum(b for _, b in cost.extras) if train else 0
+        during = live + step_new + cast_bytes + extras_bytes + cost.fwd_temp
+        if during > prof.fwd_peak:
+            prof.fwd_peak, prof.fwd_peak_at = during, _label(c, i)
+        live += step_new
+        eval_peak = max(eval_peak, live + cast_bytes + cost.fwd_temp)
+        # record what is saved
+        if train and c.checkpoint is None:
+            cast_pos = {k: b for k, b in casts}
+            for k in cost.saves_inputs:
+                if k >= len(c.inputs):
+                    continue
+                if k in cast_pos:  # the cast copy is what the op keeps
+                    saved[extra_key] = [cast_pos.pop(k), i]
+                    extra_key -= 1
+                    live += saved[extra_key + 1][0]
+                    continue
+                r = root[c.inputs[k]]
+                if r in saved:
+                    saved[r][1] = min(saved[r][1], i)
+                else:
+                    saved[r] = [size.get(r, 0), i]
+            for k in cost.saves_outputs:
+                if k < len(c.outputs):
+                    r = root[c.outputs[k]]
+                    if r in saved:
+                        saved[r][1] = min(saved[r][1], i)
+                    else:
+                        saved[r] = [size.get(r, 0), i]
+            for _, b in cost.extras:
+                saved[extra_key] = [b, i]
+                extra_key -= 1
+                live += b
+        elif train and c.checkpoint is not None:
+            # checkpoint: keep only the region's inputs; the rest is recomputed in backward
+            reg = c.checkpoint
+            ckpt_first.setdefault(reg, i)
+            region_roots = ckpt_roots.setdefault(reg, set())
+            kept = [root[c.outputs[k]] for k in cost.saves_outputs if k < len(c.outputs)]
+            kept += [root[c.inputs[k]] for k in cost.saves_inputs if k < len(c.inputs)]
+            recomputed = extras_bytes
+            for r in kept:
+                if r not in region_roots and r not in saved:
+                    region_roots.add(r)
+                    recomputed += size.get(r, 0)
+            ckpt_saved[reg] = ckpt_saved.get(reg, 0) + recomputed
+            for t in c.inputs:
+                r = root[t]
+                produced_inside = any(
+                    calls[j].checkpoint == reg and t in calls[j].outputs
+                    for j in range(ckpt_first[reg], i)
+                )
+                if not produced_inside:
+                    if r in saved:
+                        saved[r][1] = min(saved[r][1], i)
+                    else:
+                        saved[r] = [size.get(r, 0), i]
+        # free what is dead after this call (not saved, not held by the loop)
+        for t in set(c.inputs) | set(c.outputs):
+            r = root[t]
+            if last_use.get(r, -1) <= i and r not in pinned and r not in saved and r in size:
+                live -= size.pop(r)
+        for t in c.outputs:
+            prof.largest_activation = max(prof.largest_activation, ctx.nbytes(t))
+
+    prof.eval_peak = eval_peak
+    prof.saved = live
+    end_forward = live
+    if not train:
+        prof.fwd_peak = max(prof.fwd_peak, eval_peak)
+        return prof
+
+    # ---- backward --------------------------------------------------------------------------
+    by_call: dict[int, list[int]] = {}
+    for key, (_, first) in saved.items():
+        by_call.setdefault(first, []).append(key)
+    # gradient keys: a view's gradient is its base's (reshaping the gradient costs nothing)
+    gkey: dict[int, int] = {}
+    for c, cost in zip(calls, costs, strict=True):
+        for t in c.outputs:
+            gkey[t] = gkey.get(c.inputs[0], c.inputs[0]) if (
+                cost.grad_alias and c.inputs and len(c.outputs) == 1
+                and ctx.numel(c.inputs[0]) == ctx.numel(t)
+            ) else t  # fmt: skip
+    grads: dict[int, int] = {}
+    live = end_forward
+    pgrads = 0
+    prof.bwd_peak = end_forward
+    prof.bwd_peak_at = "end of forward"
+    done_ckpt: set[int] = set()
+    for i in range(n_calls - 1, -1, -1):
+        c = calls[i]
+        cost = costs[i]
+        if c.checkpoint is not None and c.checkpoint not in done_ckpt:
+            done_ckpt.add(c.checkpoint)
+            live += ckpt_saved.get(c.checkpoint, 0)  # recomputed forward of the region
+        if not any(requires_grad.get(t, False) for t in c.outputs):
+            # nothing flows back through this call; release what it saved
+            for key in by_call.get(i, ()):
+                live -= saved[key][0]
+            continue
+        transient = cost.bwd_temp
+        for t in c.inputs:
+            if not requires_grad.get(t, False):
+                continue
+            g = gkey.get(t, t)
+            if cost.grad_alias and (
+                c.op in _SLICE_GRADS or ctx.numel(t) == ctx.numel(c.outputs[0])
+            ):
+                grads.setdefault(g, 0)  # shares the incoming gradient's buffer
+                continue
+            b = ctx.numel(t) * ctx.elem.get(t, prec.float_bytes)
+            if grads.get(g):
+                transient += b  # a second consumer: accumulated into the existing buffer
+            else:
+                grads[g] = b  # lives until the call that produced the tensor has run
+                live += b
+        pg = call_pgrad[i]
+        pgrads += pg
+        live += pg
+        # fp16/bf16 weight gradients cast back to the fp32 parameters' dtype (autocast)
+        if prec.autocast_bytes is not None and c.op in LOWER_PRECISION_OPS:
+            transient += call_weight_numel[i] * prec.autocast_bytes
+        during = live + transient
+        if during > prof.bwd_peak:
+            prof.bwd_peak, prof.bwd_peak_at = during, _label(c, i)
+        # the gradients of this call's outputs are consumed
+        for t in c.outputs:
+            g = gkey.get(t, t)
+            if g == t and g in grads:
+                live -= grads.pop(g)
+        for key in by_call.get(i, ()):
+            live -= saved[key][0]
+        if c.checkpoint is not None and ckpt_first.get(c.checkpoint) == i:
+            live -= ckpt_saved.get(c.checkpoint, 0)
+    prof.param_grads = pgrads
+    prof.held_after_backward = sum(size.get(root[t], 0) for t in trace.outputs) + prof.inputs
+    return prof

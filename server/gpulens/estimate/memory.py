@@ -1,0 +1,520 @@
+"""Static estimate of the GPU memory one training step takes (pure Python, no torch).
+
+    peak_allocated = weights + optimizer state + library workspaces
+                     + max(forward: activations being saved,
+                           backward: saved activations still held + gradients born so far,
+                           optimizer step: gradients + the optimizer's foreach temporaries)
+    peak_reserved  = peak_allocated + caching-allocator rounding and fragmentation
+    device_total   = peak_reserved + CUDA context and loaded library kernels
+
+Every term is in bytes and carries a sentence saying how it was computed. The mechanisms and
+the constants are those the gpu-truth measurements show (``../shared/gpu-truth/README.md``,
+"measured on an H200", torch 2.11 / CUDA 13.0 / cuDNN 9.19): the fixed cuBLAS workspace, the
+612 MiB CUDA context, AMP keeping fp32 weights and optimizer state, Adam's one-copy foreach
+temporary, the allocator's segment sizes. ``tier`` is always "static": the traced and
+measured tiers replace these numbers when they exist.
+
+Inputs are either a :class:`~gpulens.estimate.graph.ForwardTrace` (walked call by call, see
+activations.py) or a :class:`ModelCosts` summary (parameter bytes and per-sample saved bytes,
+e.g. from the torchvision table), for models whose forward the reader cannot follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpulens.estimate.activations import Precision, StepProfile, simulate
+from gpulens.estimate.graph import ForwardTrace
+
+__all__ = [
+    "CUBLAS_WORKSPACE_BYTES",
+    "CUDA_CONTEXT_BYTES",
+    "MIB",
+    "MemoryEstimate",
+    "ModelCosts",
+    "OptimizerSpec",
+    "estimate_training_memory",
+    "max_batch_size",
+    "optimizer_factors",
+]
+
+MIB = 1 << 20
+# CUDA context as NVML sees it right after torch.cuda.init() (gpu-truth env.context_nvml:
+# 641,728,512 bytes = 612 MiB on the H200, driver 580, CUDA 13.0).
+CUDA_CONTEXT_BYTES = 612 * MIB
+# Library kernels loaded on first use, on top of the context (gpu-truth: nvml_proc_used minus
+# peak_reserved is 742 MiB after the first matmul model, 760-790 MiB once convolutions ran).
+CUBLAS_LIBRARY_BYTES = 130 * MIB
+CUDNN_LIBRARY_BYTES = 20 * MIB
+# cuBLAS workspace per thread that runs matmuls, kept in the caching allocator until
+# torch._C._cuda_clearCublasWorkspaces(): gpu-truth shows 33 MiB after a no_grad forward and
+# 65 MiB after a training step (autograd runs backward on its own thread, with its own cuBLAS
+# handle and workspace): 32 MiB per handle (Hopper's default, 8 x 4 MiB) + 1 MiB once.
+CUBLAS_WORKSPACE_BYTES = 32 * MIB
+CUBLAS_WORKSPACE_EXTRA = 1 * MIB
+# Caching allocator (c10/cuda/CUDACachingAllocator.cpp): sizes rounded up to 512 B; requests up
+# to 1 MiB come from 2 MiB segments, up to 10 MiB from 20 MiB segments, larger ones get their
+# own segment rounded up to 2 MiB.
+_ROUND = 512
+_SMALL = 1 * MIB
+_MID = 10 * MIB
+
+
+def _round(n: int, to: int = _ROUND) -> int:
+    return -(-n // to) * to
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer as the reader sees it (class name and the keyword arguments that matter)."""
+
+    name: str = "SGD"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+    amsgrad: bool = False
+    centered: bool = False
+    foreach: bool | None = None
+    fused: bool = False
+    capturable: bool = False
+    history_size: int = 100
+
+    @classmethod
+    def from_fact(cls, fact: Mapping[str, Any] | str | None) -> OptimizerSpec | None:
+        """``{"class": "AdamW", "lr": ..., "momentum": ..., "foreach": ...}`` (the reader's
+        optimizer fact), a bare class name, or the gpu-truth names (``sgd_momentum``)."""
+        if fact is None:
+            return None
+        if isinstance(fact, str):
+            low = fact.lower()
+            if low in ("none", ""):
+                return None
+            if low == "sgd_momentum":
+                return cls("SGD", momentum=0.9)
+            return cls(_canonical(fact))
+        name = str(fact.get("class") or fact.get("name") or "SGD")
+
+        def num(key: str, default: float = 0.0) -> float:
+            v = fact.get(key)
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+        def flag(key: str) -> bool | None:
+            v = fact.get(key)
+            return v if isinstance(v, bool) else None
+
+        return cls(
+            _canonical(name),
+            momentum=num("momentum"),
+            weight_decay=num("weight_decay"),
+            nesterov=bool(flag("nesterov")),
+            amsgrad=bool(flag("amsgrad")),
+            centered=bool(flag("centered")),
+            foreach=flag("foreach"),
+            fused=bool(flag("fused")),
+            capturable=bool(flag("capturable")),
+            history_size=int(num("history_size", 100)),
+        )
+
+
+_CANON = {
+    n.lower(): n
+    for n in (
+        "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
+        "LBFGS", "SparseAdam", "ASGD", "Rprop", "Adafactor", "Lion", "Muon",
+    )
+}  # fmt: skip
+
+
+def _canonical(name: str) -> str:
+    short = name.rsplit(".", 1)[-1]
+    return _CANON.get(short.lower(), short)
+
+
+def optimizer_factors(opt: OptimizerSpec | None) -> tuple[float, float, str]:
+    """(state bytes per trainable parameter byte, foreach temporary per parameter byte, why).
+
+    State: torch.optim's per-parameter buffers (step counters live on the CPU unless
+    capturable/fused). Temporary: the largest intermediate list the foreach implementation
+    (the default on CUDA) allocates during ``step()``; gpu-truth mlp_d8_w4096 shows AdamW's peak
+    at exactly weights + gradients + 2 states + one parameter-sized temporary."""
+    if opt is None:
+        return 0.0, 0.0, "no optimizer (evaluation)"
+    n = opt.name
+    if n == "SGD":
+        state = 1.0 if opt.momentum else 0.0
+        temp = 1.0 if (opt.weight_decay or opt.nesterov) else 0.0
+        why = "momentum buffer" if state else "plain SGD keeps no state"
+    elif n in ("Adam", "AdamW"):
+        state = 3.0 if opt.amsgrad else 2.0
+        temp = 1.0
+        why = "exp_avg + exp_avg_sq" + (" + max_exp_avg_sq (amsgrad)" if opt.amsgrad else "")
+    elif n == "RMSprop":
+        state = 1.0 + (1.0 if opt.momentum else 0.0) + (1.0 if opt.centered else 0.0)
+        temp = 1.0
+        why = "square_avg" + (" + momentum_buffer" if opt.momentum else "") + (
+            " + grad_avg (centered)" if opt.centered else ""
+        )
+    elif n == "Adagrad":
+        state, temp, why = 1.0, 1.0, "sum of squared gradients (allocated in the constructor)"
+    elif n == "Adadelta":
+        state, temp, why = 2.0, 2.0, "square_avg + acc_delta; foreach keeps std and delta"
+    elif n in ("Adamax", "NAdam", "RAdam"):
+        state, temp, why = 2.0, 1.0, "first and second moment buffers"
+    elif n == "Rprop":
+        state, temp, why = 2.0, 1.0, "prev gradient + per-element step sizes"
+    elif n == "ASGD":
+        state, temp, why = 1.0, 1.0, "averaged parameters (ax)"
+    elif n == "SparseAdam":
+        state, temp, why = 2.0, 0.0, "exp_avg + exp_avg_sq"
+    elif n == "Lion":
+        state, temp, why = 1.0, 1.0, "exp_avg"
+    elif n == "Adafactor":
+        state, temp, why = 0.05, 1.0, "factored row/column second moments (small)"
+    elif n == "LBFGS":
+        state = 2.0 * opt.history_size + 3.0
+        temp = 1.0
+        why = f"{opt.history_size} (direction, step) pairs + flat gradient, direction, previous"
+    else:
+        state, temp, why = 2.0, 1.0, f"{n} is not modelled; assumed Adam-like (2 buffers)"
+    if opt.fused:
+        temp = 0.0  # the fused kernel updates in registers
+    return state, temp, why
+
+
+@dataclass(frozen=True)
+class ModelCosts:
+    """A model known only by its totals (fp32 figures at its reference input).
+
+    ``saved_bytes_per_sample`` includes the input batch, as measured with saved_tensors_hooks;
+    ``output_elems_per_sample`` is the logits' size (cross-entropy keeps log-softmax of it).
+    """
+
+    name: str
+    params: int
+    trainable_params: int
+    buffer_bytes: int
+    saved_bytes_per_sample: int
+    input_bytes_per_sample: int
+    output_elems_per_sample: int
+    param_tensors: int = 0
+    uses_matmul: bool = True
+    uses_conv: bool = True
+    matmul_weight_fraction: float = 1.0
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes of one training step; ``how`` explains each term, ``phases`` the candidates."""
+
+    tier: str
+    batch_size: int
+    precision: str
+    optimizer: str | None
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+    workspace: int
+    peak_allocated: int
+    peak_reserved: int
+    cuda_context: int
+    device_total: int
+    eval_peak_allocated: int
+    peak_phase: str
+    phases: dict[str, int] = field(default_factory=dict)
+    how: dict[str, str] = field(default_factory=dict)
+    complete: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``memory`` object of ``gpulens analyze --json`` (issue 3)."""
+        return {
+            "tier": self.tier,
+            "batch_size": self.batch_size,
+            "precision": self.precision,
+            "optimizer": self.optimizer,
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer_state": self.optimizer_state,
+            "activations": self.activations,
+            "workspace": self.workspace,
+            "peak_allocated": self.peak_allocated,
+            "peak_reserved": self.peak_reserved,
+            "cuda_context": self.cuda_context,
+            "device_total": self.device_total,
+            "eval_peak_allocated": self.eval_peak_allocated,
+            "peak_phase": self.peak_phase,
+            "complete": self.complete,
+            "reasons": list(self.reasons),
+            "how": dict(self.how),
+        }
+
+
+@dataclass
+class _Part:
+    """One model's contribution (a GAN has two)."""
+
+    weights: int
+    trainable_bytes: int
+    param_tensors: int
+    profile: StepProfile
+    complete: bool
+    reasons: list[str]
+
+
+def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -> _Part:
+    params = trace.param_tensors()
+    fb = prec.float_bytes
+    weights = sum(_round(t.nbytes(fb)) for t in params)
+    trainable = sum(t.nbytes(fb) for t in params if not t.buffer and t.requires_grad)
+    n_trainable = sum(1 for t in params if not t.buffer and t.requires_grad)
+    prof = simulate(trace, batch, prec, train=train)
+    reasons = list(trace.reasons)
+    if prof.unknown_ops:
+        reasons.append("ops without a memory rule (assumed to keep their output): "
+                       + ", ".join(prof.unknown_ops))  # fmt: skip
+    return _Part(weights, trainable, n_trainable, prof, trace.complete and not prof.unknown_ops,
+                 reasons)  # fmt: skip
+
+
+def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Part:
+    fb = prec.float_bytes
+    weights = m.params * fb + m.buffer_bytes + m.param_tensors * _ROUND // 2
+    trainable = m.trainable_params * fb
+    p = StepProfile()
+    # fp32 reference figures scale with the element size; under autocast the conv/matmul
+    # results (nearly all saved activations of a convnet or a ViT) are fp16/bf16, the input the
+    # first layer keeps is an fp16 copy, and autocast keeps fp16 copies of the matmul weights.
+    scale = (prec.autocast_bytes or fb) / 4
+    inputs = m.input_bytes_per_sample * batch * fb // 4
+    saved = int((m.saved_bytes_per_sample - m.input_bytes_per_sample) * batch * scale)
+    if prec.autocast_bytes:
+        saved += int(m.input_bytes_per_sample * batch * scale)
+        p.autocast_weight_copies = int(m.params * m.matmul_weight_fraction * prec.autocast_bytes)
+    logits = m.output_elems_per_sample * batch * (prec.autocast_bytes or fb)
+    logp = m.output_elems_per_sample * batch * 4  # log_softmax in fp32 under autocast
+    p.inputs = inputs
+    p.saved = inputs + saved + logits + logp + p.autocast_weight_copies
+    p.fwd_peak = p.saved
+    p.fwd_peak_at = "end of forward (loss)"
+    # Backward upper bound: parameter gradients are born while most saved activations are still
+    # held (gpu-truth vgg11: its 472 MiB classifier gradients on top of all activations), plus
+    # the loss's two logit-sized gradients.
+    p.param_grads = trainable
+    p.bwd_peak = p.saved + trainable + 2 * m.output_elems_per_sample * batch * 4
+    p.bwd_peak_at = "start of backward (all gradients born, activations held: upper bound)"
+    p.eval_peak = inputs + int(m.saved_bytes_per_sample * batch * scale * 0.15) + logits
+    p.held_after_backward = inputs + logits
+    p.uses_matmul, p.uses_conv = m.uses_matmul, m.uses_conv
+    return _Part(weights, trainable, m.param_tensors, p, True,
+                 ["activations from the model's measured totals, not a per-layer walk"])  # fmt: skip
+
+
+def estimate_training_memory(
+    model: ForwardTrace | ModelCosts | Sequence[ForwardTrace | ModelCosts],
+    batch_size: int,
+    precision: str = "fp32",
+    optimizer: Mapping[str, Any] | OptimizerSpec | str | None | Sequence[Any] = "Adam",
+    *,
+    keep_grads: bool = False,
+    train: bool = True,
+) -> MemoryEstimate:
+    """Memory of one steady-state training step (after the first: optimizer state exists).
+
+    ``model`` may be a list (a GAN's generator and discriminator, each with its optimizer:
+    pass ``optimizer`` as a list of the same length); their weights, gradients and states add
+    up, and their steps run one after the other, so the transient peaks do not add.
+    ``keep_grads``: ``zero_grad(set_to_none=False)`` keeps gradients allocated between steps.
+    ``train=False`` gives the ``torch.no_grad()`` evaluation footprint.
+    """
+    prec = Precision.parse(precision)
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if isinstance(optimizer, (list, tuple)):
+        opts = [_opt(o) for o in optimizer]
+    else:
+        opts = [_opt(optimizer)] + [None] * (len(models) - 1) if len(models) > 1 else [
+            _opt(optimizer)
+        ]
+        if len(models) > 1 and not isinstance(optimizer, (list, tuple)):
+            opts = [_opt(optimizer) for _ in models]
+    parts = [
+        _from_trace(m, batch_size, prec, train)
+        if isinstance(m, ForwardTrace)
+        else _from_costs(m, batch_size, prec, train)
+        for m in models
+    ]
+    how: dict[str, str] = {}
+    weights = sum(p.weights for p in parts)
+    fb = prec.float_bytes
+    how["weights"] = (
+        f"parameters and buffers in {'fp32' if fb == 4 else prec.name} "
+        f"({fb} bytes each), each tensor rounded to 512 B"
+        + ("; autocast keeps the fp32 weights (it casts per op)" if prec.autocast_bytes else "")
+    )
+    gradients = sum(p.trainable_bytes for p in parts) if train else 0
+    how["gradients"] = "one gradient per trainable parameter, in the parameters' dtype"
+    state = 0
+    temps: list[int] = []
+    notes: list[str] = []
+    for p, o in zip(parts, opts, strict=False):
+        sf, tf, why = optimizer_factors(o if train else None)
+        s = int(p.trainable_bytes * sf)
+        if o is not None and (o.fused or o.capturable) and o.name in ("Adam", "AdamW"):
+            s += p.param_tensors * _ROUND  # GPU step counters
+        state += s
+        t = int(p.trainable_bytes * tf)
+        if o is not None and o.foreach is False:
+            t = int(tf * p.trainable_bytes / max(1, p.param_tensors))  # one tensor at a time
+        temps.append(t)
+        if o is not None:
+            notes.append(f"{o.name}: {why} ({sf:g}x trainable bytes)")
+    if not train:
+        state = 0
+    how["optimizer_state"] = "; ".join(notes) or "no optimizer"
+    profs = [p.profile for p in parts]
+    uses_matmul = any(pr.uses_matmul for pr in profs)
+    uses_conv = any(pr.uses_conv for pr in profs)
+    threads = 2 if train else 1
+    workspace = (
+        threads * CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0
+    )
+    how["workspace"] = (
+        f"cuBLAS workspace, 32 MiB per thread running matmuls ({threads}: forward"
+        + (" and autograd's backward thread" if train else "")
+        + ") + 1 MiB, measured on an H200"
+        if uses_matmul
+        else "no matmul: no cuBLAS workspace (cuDNN's conv workspace is transient)"
+    )
+    activations = sum(pr.saved for pr in profs)
+    how["activations"] = (
+        "tensors autograd keeps for backward at the end of the forward (per-op rules, each "
+        "storage once), including the input batch"
+        if train
+        else "no_grad: nothing is kept; the largest live tensors during the forward"
+    )
+    base = weights + state + workspace
+    grads_between = gradients if keep_grads else 0
+    phases: dict[str, int] = {}
+    # each model's step runs on its own; the others' persistent state is in `base`
+    for k, (pt, pr) in enumerate(zip(parts, profs, strict=True)):
+        tag = f"model {k + 1} " if len(parts) > 1 else ""
+        if not train:
+            phases[f"{tag}forward (no_grad)"] = base + pr.eval_peak
+            continue
+        other_grads = grads_between - (pt.trainable_bytes if keep_grads else 0)
+        phases[f"{tag}forward: {pr.fwd_peak_at}"] = base + grads_between + pr.fwd_peak
+        phases[f"{tag}backward: {pr.bwd_peak_at}"] = base + other_grads + pr.bwd_peak
+        phases[f"{tag}optimizer step"] = (
+            base + gradients + temps[k] + pr.held_after_backward
+        )
+    peak_phase = max(phases, key=lambda k: phases[k])
+    peak = phases[peak_phase]
+    eval_peak = weights + (CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0)
+    eval_peak += max((pr.eval_peak for pr in profs), default=0)
+    reserved, rhow = _reserved(peak, base, profs, uses_conv)
+    how["peak_allocated"] = f"max over the step's phases: {peak_phase}"
+    how["peak_reserved"] = rhow
+    context = CUDA_CONTEXT_BYTES + (CUBLAS_LIBRARY_BYTES if uses_matmul else 0) + (
+        CUDNN_LIBRARY_BYTES if uses_conv else 0
+    )
+    how["cuda_context"] = (
+        "CUDA context 612 MiB (NVML, measured on an H200)"
+        + (" + cuBLAS kernels 130 MiB" if uses_matmul else "")
+        + (" + cuDNN kernels 20 MiB" if uses_conv else "")
+    )
+    how["device_total"] = "peak_reserved + cuda_context: what nvidia-smi shows for the process"
+    reasons = [r for p in parts for r in p.reasons]
+    return MemoryEstimate(
+        tier="static",
+        batch_size=batch_size,
+        precision=prec.name,
+        optimizer=", ".join(o.name for o in opts if o is not None) or None,
+        weights=weights,
+        gradients=gradients,
+        optimizer_state=state,
+        activations=activations,
+        workspace=workspace,
+        peak_allocated=peak,
+        peak_reserved=reserved,
+        cuda_context=context,
+        device_total=reserved + context,
+        eval_peak_allocated=eval_peak,
+        peak_phase=peak_phase,
+        phases=phases,
+        how=how,
+        complete=all(p.complete for p in parts),
+        reasons=reasons,
+    )
+
+
+def _opt(o: Mapping[str, Any] | OptimizerSpec | str | None) -> OptimizerSpec | None:
+    if isinstance(o, OptimizerSpec) or o is None:
+        return o
+    return OptimizerSpec.from_fact(o)
+
+
+def _segment(n: int) -> int:
+    """Bytes the caching allocator reserves for a request of ``n`` bytes on its own."""
+    if n <= _SMALL:
+        return 2 * MIB
+    if n < _MID:
+        return 20 * MIB
+    return _round(n, 2 * MIB)
+
+
+def _reserved(
+    peak: int, base: int, profs: Sequence[StepProfile], uses_conv: bool
+) -> tuple[int, str]:
+    """Reserved bytes: the allocated peak rounded to segments, plus the blocks the caching
+    allocator cannot reuse. During backward each gradient needs a block of its activation's
+    size while the freed ones are elsewhere; convnets free and request many large blocks of
+    different sizes (gpu-truth: cifar_cnn and resnet18 reserve ~1.7x their allocated peak,
+    transformers ~1.05x). Modelled as one extra largest-activation block per phase plus a
+    fraction of the transient bytes; reported with its own error in bench/accuracy."""
+    largest = max((pr.largest_activation for pr in profs), default=0)
+    transient = max(0, peak - base)
+    frag = 0.45 if uses_conv else 0.05
+    extra = _segment(largest) + int(transient * frag)
+    return _round(peak + extra, 2 * MIB), (
+        f"allocated peak in 2 MiB segments + the largest activation's segment "
+        f"+ {int(frag * 100)}% of the step's transient bytes "
+        f"({'convolutions fragment the cache' if uses_conv else 'little fragmentation'})"
+    )
+
+
+def max_batch_size(
+    model: ForwardTrace | ModelCosts | Sequence[ForwardTrace | ModelCosts],
+    usable_bytes: int,
+    precision: str = "fp32",
+    optimizer: Mapping[str, Any] | OptimizerSpec | str | None | Sequence[Any] = "Adam",
+    *,
+    margin: float = 0.1,
+    limit: int = 1 << 20,
+    use_reserved: bool = True,
+) -> int:
+    """The largest batch whose peak (reserved by default: what must fit on the device, minus
+    nothing for the context, which ``usable_bytes`` should already exclude) stays within
+    ``usable_bytes * (1 - margin)``. Memory grows linearly with the batch, so bisection over
+    the step walk is exact for the model; 0 when even batch 1 does not fit."""
+    budget = int(usable_bytes * (1.0 - margin))
+
+    def need(b: int) -> int:
+        e = estimate_training_memory(model, b, precision, optimizer)
+        return e.peak_reserved if use_reserved else e.peak_allocated
+
+    if need(1) > budget:
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and need(hi) <= budget:
+        lo, hi = hi, hi * 2
+    if hi > limit:
+        return limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if need(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
