@@ -371,12 +371,12 @@ def _mha(call: Call, ctx: _Ctx) -> OpCost:
     elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
     dropout = float(_arg(call, "dropout", 0.0))
     _, lse = _sdpa_parts(ctx, nb, h, seq, seq, dropout, elem)
-    extras = [
-        ("qkv", 3 * tokens * e * elem),
-        ("attn out", tokens * e * elem),
-        ("out_proj input", tokens * e * elem),
-        *lse,
-    ]
+    extras = [("qkv", 3 * tokens * e * elem), ("attn out", tokens * e * elem), *lse]
+    if ctx.device == "cuda":
+        # CUDA's attention output is (N, L, H, Dh) in memory, so permute(2, 0, 1, 3)
+        # .contiguous() copies it for out_proj (gpu-truth encoder_lm forward peaks match only
+        # with this copy); the CPU kernel's layout makes it free (tests, saved_tensors_hooks).
+        extras.append(("out_proj input", tokens * e * elem))
     # transient: in_proj's (L, N, 3E) result before the contiguous re-layout
     return OpCost(saves_inputs=(0,), extras=extras, fwd_temp=3 * tokens * e * elem, matmul=True)
 
@@ -482,6 +482,7 @@ class StepProfile:
     """
 
     saved: int = 0
+    saved_for_backward: int = 0
     inputs: int = 0
     fwd_peak: int = 0
     fwd_peak_at: str = ""
@@ -509,8 +510,12 @@ def simulate(
     *,
     device: str = "cuda",
     train: bool = True,
+    inputs_require_grad: bool = False,
 ) -> StepProfile:
-    """Walk one training (or, ``train=False``, ``no_grad`` eval) step at ``batch``."""
+    """Walk one training (or, ``train=False``, ``no_grad`` eval) step at ``batch``.
+
+    ``inputs_require_grad``: the float model inputs require grad (tests of single ops; data
+    batches do not)."""
     prec = precision if isinstance(precision, Precision) else Precision.parse(precision)
     ctx = _Ctx(trace, batch, prec, device, {})
     tensors = trace.tensors
@@ -549,7 +554,9 @@ def simulate(
             if p.requires_grad:
                 call_pgrad[i] += p.numel * pbytes
 
-    requires_grad: dict[int, bool] = {tid: False for tid in trace.inputs}
+    requires_grad: dict[int, bool] = {
+        tid: inputs_require_grad and tensors[tid].is_float for tid in trace.inputs
+    }
     size: dict[int, int] = {}  # live storage root -> bytes
     live = 0
     for tid in trace.inputs:
@@ -623,7 +630,7 @@ def simulate(
         live += step_new
         eval_peak = max(eval_peak, live + cast_bytes + cost.fwd_temp)
         # record what is saved
-        if train and c.checkpoint is None:
+        if train and rg and c.checkpoint is None:
             cast_pos = {k: b for k, b in casts}
             for k in cost.saves_inputs:
                 if k >= len(c.inputs):
@@ -649,7 +656,7 @@ def simulate(
                 saved[extra_key] = [b, i]
                 extra_key -= 1
                 live += b
-        elif train and c.checkpoint is not None:
+        elif train and rg and c.checkpoint is not None:
             # checkpoint: keep only the region's inputs; the rest is recomputed in backward
             reg = c.checkpoint
             ckpt_first.setdefault(reg, i)
@@ -683,6 +690,7 @@ def simulate(
 
     prof.eval_peak = eval_peak
     prof.saved = live
+    prof.saved_for_backward = sum(v[0] for v in saved.values())
     end_forward = live
     if not train:
         prof.fwd_peak = max(prof.fwd_peak, eval_peak)

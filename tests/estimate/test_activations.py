@@ -1,0 +1,162 @@
+"""The saved-for-backward rules of gpulens.estimate.activations, checked against torch (CPU).
+
+For each layer/op kind: run the torch module forward under ``saved_tensors_hooks`` and sum the
+unique storages it saves (parameters excluded: they are resident anyway), then compare with
+what the rule predicts for the same call in a trace (``device="cpu"``: where CPU kernels save
+something else than CUDA's, e.g. dropout's float noise vs CUDA's bool mask, the rule knows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from gpulens.estimate.activations import simulate  # noqa: E402
+from gpulens.estimate.graph import TraceBuilder, sequential_trace  # noqa: E402
+from gpulens.estimate.layers import LayerInfo, build  # noqa: E402
+
+
+def torch_saved_bytes(fn: Any, *inputs: Any, params: Any = ()) -> int:
+    """Bytes of the unique non-parameter storages autograd saves during ``fn(*inputs)``."""
+    skip = {p.untyped_storage()._cdata for p in params}
+    storages: dict[int, int] = {}
+    keep: list[Any] = []
+
+    def pack(t: Any) -> Any:
+        s = t.untyped_storage()
+        keep.append(t)  # keep storages alive so their ids are never reused
+        if s._cdata not in skip:
+            storages[s._cdata] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*inputs)
+    return sum(storages.values())
+
+
+def rule_saved_bytes(layers: list[LayerInfo], sample: tuple[int, ...], batch: int,
+                     dtype: str = "float") -> int:
+    trace = sequential_trace(layers, sample, input_dtype=dtype, loss=None)
+    prof = simulate(trace, batch, "fp32", device="cpu", inputs_require_grad=True)
+    return prof.saved_for_backward
+
+
+CASES: list[tuple[str, Any, list[LayerInfo], tuple[int, ...]]] = [
+    ("linear", lambda: nn.Linear(32, 16), [build("Linear", (32, 16))], (32,)),
+    ("linear3d", lambda: nn.Linear(32, 16), [build("Linear", (32, 16))], (7, 32)),
+    ("conv2d", lambda: nn.Conv2d(3, 8, 3, padding=1), [build("Conv2d", (3, 8, 3), {"padding": 1})], (3, 12, 12)),
+    ("conv1d", lambda: nn.Conv1d(2, 4, 5, stride=2), [build("Conv1d", (2, 4, 5), {"stride": 2})], (2, 40)),
+    ("convT2d", lambda: nn.ConvTranspose2d(4, 2, 2, stride=2), [build("ConvTranspose2d", (4, 2, 2), {"stride": 2})], (4, 6, 6)),
+    ("bn2d", lambda: nn.BatchNorm2d(6), [build("BatchNorm2d", (6,))], (6, 5, 5)),
+    ("bn1d", lambda: nn.BatchNorm1d(6), [build("BatchNorm1d", (6,))], (6, 20)),
+    ("layernorm", lambda: nn.LayerNorm(16), [build("LayerNorm", (16,))], (9, 16)),
+    ("groupnorm", lambda: nn.GroupNorm(2, 8), [build("GroupNorm", (2, 8))], (8, 4, 4)),
+    ("relu", lambda: nn.ReLU(), [build("ReLU")], (10, 3)),
+    ("gelu", lambda: nn.GELU(), [build("GELU")], (10, 3)),
+    ("silu", lambda: nn.SiLU(), [build("SiLU")], (10, 3)),
+    ("tanh", lambda: nn.Tanh(), [build("Tanh")], (10, 3)),
+    ("sigmoid", lambda: nn.Sigmoid(), [build("Sigmoid")], (10, 3)),
+    ("leaky", lambda: nn.LeakyReLU(0.1), [build("LeakyReLU", (0.1,))], (10, 3)),
+    ("dropout", lambda: nn.Dropout(0.3), [build("Dropout", (0.3,))], (10, 3)),
+    ("maxpool2d", lambda: nn.MaxPool2d(2), [build("MaxPool2d", (2,))], (3, 8, 8)),
+    ("avgpool2d", lambda: nn.AvgPool2d(2), [build("AvgPool2d", (2,))], (3, 8, 8)),
+    ("gap", lambda: nn.AdaptiveAvgPool2d(1), [build("AdaptiveAvgPool2d", (1,))], (3, 8, 8)),
+    ("adaptive2", lambda: nn.AdaptiveAvgPool2d(2), [build("AdaptiveAvgPool2d", (2,))], (3, 8, 8)),
+    ("softmax", lambda: nn.Softmax(dim=-1), [build("Softmax", (), {"dim": -1})], (5, 7)),
+    ("logsoftmax", lambda: nn.LogSoftmax(dim=-1), [build("LogSoftmax", (), {"dim": -1})], (5, 7)),
+    ("linear_relu_inplace",
+     lambda: nn.Sequential(nn.Linear(12, 12), nn.ReLU(inplace=True)),
+     [build("Linear", (12, 12)), build("ReLU", (), {"inplace": True})], (12,)),
+    ("conv_bn_relu_inplace_pool",
+     lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
+     [build("Conv2d", (3, 4, 3), {"padding": 1}), build("BatchNorm2d", (4,)), build("ReLU", (), {"inplace": True}), build("MaxPool2d", (2,))],
+     (3, 8, 8)),
+    ("mlp_flatten",
+     lambda: nn.Sequential(nn.Flatten(), nn.Linear(48, 20), nn.GELU(), nn.Dropout(0.1), nn.Linear(20, 5)),
+     [build("Flatten"), build("Linear", (48, 20)), build("GELU"), build("Dropout", (0.1,)), build("Linear", (20, 5))],
+     (3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("batch", [2, 5])
+@pytest.mark.parametrize(("name", "make", "layers", "sample"), CASES, ids=[c[0] for c in CASES])
+def test_rule_matches_torch(name: str, make: Any, layers: list[LayerInfo],
+                            sample: tuple[int, ...], batch: int) -> None:
+    torch.manual_seed(0)
+    module = make().train()
+    x = torch.randn(batch, *sample, requires_grad=True)
+    expected = torch_saved_bytes(module, x, params=list(module.parameters()) + list(module.buffers()))
+    assert rule_saved_bytes(layers, sample, batch) == expected
+
+
+@pytest.mark.parametrize("batch", [3, 8])
+def test_embedding_saves_indices(batch: int) -> None:
+    emb = nn.Embedding(50, 8)
+    idx = torch.randint(0, 50, (batch, 11))
+    expected = torch_saved_bytes(emb, idx, params=list(emb.parameters()))
+    trace = sequential_trace([build("Embedding", (50, 8))], (11,), input_dtype="int64", loss=None)
+    assert simulate(trace, batch, "fp32", device="cpu").saved_for_backward == expected
+
+
+@pytest.mark.parametrize("batch", [2, 6])
+def test_cross_entropy_saves_log_softmax_and_target(batch: int) -> None:
+    lin = nn.Linear(10, 7)
+    x = torch.randn(batch, 10, requires_grad=True)
+    y = torch.randint(0, 7, (batch,))
+    expected = torch_saved_bytes(lambda a, t: F.cross_entropy(lin(a), t), x, y, params=list(lin.parameters()))
+    trace = sequential_trace([build("Linear", (10, 7))], (10,))
+    prof = simulate(trace, batch, "fp32", device="cpu", inputs_require_grad=True)
+    # x, log-softmax output, target; total_weight is a 0-dim float (4 bytes)
+    assert prof.saved_for_backward == expected
+
+
+@pytest.mark.parametrize(("b", "h", "s", "d"), [(2, 2, 16, 8), (3, 4, 33, 16)])
+def test_sdpa_cpu_flash_saves_qkv_out_lse(b: int, h: int, s: int, d: int) -> None:
+    q, k, v = (torch.randn(b, h, s, d, requires_grad=True) for _ in range(3))
+    expected = torch_saved_bytes(lambda *a: F.scaled_dot_product_attention(*a), q, k, v)
+    tb = TraceBuilder()
+    ids = [tb.input((None, h, s, d), name=n) for n in "qkv"]
+    tb.op("sdpa", ids, (None, h, s, d))
+    prof = simulate(tb.finish(), b, "fp32", device="cpu", inputs_require_grad=True)
+    assert prof.saved_for_backward == expected
+
+
+def test_residual_add_and_cat_save_nothing() -> None:
+    lin = nn.Linear(6, 6)
+    x = torch.randn(4, 6, requires_grad=True)
+    expected = torch_saved_bytes(lambda a: torch.cat([lin(a) + a, a], dim=1), x, params=list(lin.parameters()))
+    tb = TraceBuilder()
+    xi = tb.input((None, 6))
+    y = tb.layer(build("Linear", (6, 6)), xi)
+    tb.cat([tb.add(y, xi), xi], dim=1)
+    prof = simulate(tb.finish(), 4, "fp32", device="cpu", inputs_require_grad=True)
+    assert prof.saved_for_backward == expected  # only Linear's input
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+def test_mha_self_attention_cpu(batch: int) -> None:
+    """nn.MultiheadAttention, need_weights=False, no dropout: the CPU flash path keeps the
+    input, the packed q/k/v copy, SDPA's output and log-sum-exp, and out_proj's input."""
+    mha = nn.MultiheadAttention(16, 4, batch_first=True)
+    x = torch.randn(batch, 10, 16, requires_grad=True)
+    expected = torch_saved_bytes(lambda a: mha(a, a, a, need_weights=False)[0], x,
+                                 params=list(mha.parameters()))
+    layer = build("MultiheadAttention", (16, 4), {"batch_first": True})
+    tb = TraceBuilder()
+    xi = tb.input((None, 10, 16))
+    tb.call("MultiheadAttention", [xi], [(None, 10, 16)], layer)
+    prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
+    assert prof.saved_for_backward == pytest.approx(expected, rel=0.05)
+
+
+def test_lstm_rule_is_cuda_only() -> None:
+    """cuDNN's reserve space has no CPU counterpart (CPU LSTM saves per-step gates through
+    autograd); the rule is marked unknown on CPU and fit to gpu-truth on CUDA."""
+    trace = sequential_trace([build("LSTM", (8, 16), {"batch_first": True})], (5, 8), loss=None)
+    assert simulate(trace, 2, "fp32", device="cpu").unknown_ops == ["LSTM"]
+    assert simulate(trace, 2, "fp32", device="cuda").unknown_ops == []
