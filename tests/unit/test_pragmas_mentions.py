@@ -138,3 +138,12 @@ def test_trainer_and_step_loop_batch_mentions() -> None:
     assert "batch_size" not in k
     assert k["max_steps"] == [(26, "definition")]
     assert k["step_loop"] == [(97, "while")]
+
+
+def test_gpu_count_setting_wins_over_pragma() -> None:
+    src = (ROOT / "tests/fixtures/scripts/pragma_multi.py").read_text(encoding="utf-8")
+    assert analyze(src).facts["world_size"].value == 2
+    a = analyze(src, world_size=4)
+    assert a.facts["world_size"].value == 4
+    assert a.facts["world_size"].source == "user setting (number of GPUs)"
+    assert analyze(src, world_size=4, overrides={"world_size": 8}).facts["world_size"].value == 8

@@ -832,7 +832,7 @@ def analyze_source(
         pragmas = find_pragmas(lines)
         pragma_world = next((p.value for p in pragmas if p.name == "world_size"), None)
         if world_size is None and isinstance(pragma_world, int) and pragma_world > 0:
-            env_world: int | None = pragma_world
+            env_world: int | None = pragma_world  # the launcher's variables, as torchrun sets
         else:
             env_world = world_size
         tree, error = parse_tolerant(source)
@@ -851,6 +851,9 @@ def analyze_source(
                 pass  # notes are informational (config files); facts carry their own reasons
         for p in pragmas:
             facts[p.name] = Fact(p.name, p.value, f"pragma, line {p.line}", p.span)
+        if world_size is not None and "world_size" not in overrides:
+            # The GPU count passed in is a user setting too: it wins over a pragma.
+            facts["world_size"] = Fact("world_size", world_size, "user setting (number of GPUs)")
         for name, value in overrides.items():
             facts[name] = Fact(name, normalise(value), "user setting")
         for name in FACT_NAMES:
