@@ -10,6 +10,9 @@ import { disposeStatus, setStatus } from "./status";
 let client: LanguageClient | undefined;
 /** Restarts run one after another; a restart asked for during one runs once it is done. */
 let queue: Promise<void> = Promise.resolve();
+/** Settings and environment changes come in bursts (typing in the Settings editor). */
+const RESTART_DEBOUNCE_MS = 300;
+let pendingRestart: NodeJS.Timeout | undefined;
 
 async function stopClient(): Promise<void> {
   if (!client) {
@@ -72,6 +75,21 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   }
 }
 
+/**
+ * A restart soon, once a burst of changes is over. The delay also lets the running client
+ * pass the configuration change on before it is stopped.
+ */
+function restartSoon(context: vscode.ExtensionContext, why: string): void {
+  if (pendingRestart) {
+    clearTimeout(pendingRestart);
+  }
+  pendingRestart = setTimeout(() => {
+    pendingRestart = undefined;
+    getLogger().info(`${why}; restarting the server.`);
+    void restart(context);
+  }, RESTART_DEBOUNCE_MS);
+}
+
 function restart(context: vscode.ExtensionContext): Promise<void> {
   queue = queue
     .then(() => startClient(context))
@@ -91,21 +109,24 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ...registerCommands(() => restart(context)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (needsRestart(event)) {
-        logger.info("gpulens.interpreter changed; restarting the server.");
-        void restart(context);
+        restartSoon(context, "gpulens.interpreter changed");
       }
     }),
   );
 
   await initializePython(context.subscriptions, () => {
     if (getInterpreterSetting(primaryResource()).length === 0) {
-      void restart(context);
+      restartSoon(context, "The Python extension's active environment changed");
     }
   });
   await restart(context);
 }
 
 export async function deactivate(): Promise<void> {
+  if (pendingRestart) {
+    clearTimeout(pendingRestart);
+    pendingRestart = undefined;
+  }
   await queue;
   await stopClient();
   disposeStatus();

@@ -130,7 +130,7 @@ def code_server(vsix: Path, tmp_path: Path) -> Iterator[CodeServer]:
         "workbench.startupEditor": "none",
         "security.workspace.trust.enabled": False,
         "gpulens.interpreter": [python],
-        "gpulens.trace.server": os.environ.get("GPULENS_E2E_TRACE", "off"),
+        "gpulens.trace.server": os.environ.get("GPULENS_E2E_TRACE", "messages"),
         "editor.hover.delay": 150,
         "editor.minimap.enabled": False,
         "workbench.tips.enabled": False,
@@ -392,6 +392,15 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             page.keyboard.press("Control+1")  # back to the editor
             _wait_view_text(page, "12 it/epoch", HINT_TIMEOUT_MS)
             timings["restarts_s"] = time.monotonic() - started
+
+            # Settings reach the server (workspace/configuration) and the hints follow them.
+            started = time.monotonic()
+            workspace_settings.write_text(
+                json.dumps({**interpreter, "gpulens.overrides": {"dataset_size": 2400}})
+            )
+            _wait_view_text(page, "24 it/epoch", HINT_TIMEOUT_MS)
+            _wait_view_text(page, "120 it", HINT_TIMEOUT_MS)
+            timings["settings_to_hints_s"] = time.monotonic() - started
         except BaseException:
             artifacts = _save_artifacts(page, server)
             print(f"\nvscode e2e failed: screenshot and logs in {artifacts}")
