@@ -450,6 +450,17 @@ CASES: list[Case] = [
         overrides={"dataset_size": 1000},
         id="hf_max_steps_sized",
     ),
+    Case(
+        "yaml_config.py",
+        {
+            "batch_size": 32,
+            "dataset_size": 6149,
+            "epochs": 20,
+            "learning_rate": 0.0003,
+            "optimizer": {"class": "AdamW", "lr": 0.0003, "weight_decay": 0.05},
+        },
+        (193, 3860, 3860),
+    ),
     # Step budgets inside epoch loops (HF *_no_trainer.py scripts).
     Case(
         "hf_no_trainer.py",

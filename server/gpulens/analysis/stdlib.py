@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gpulens.analysis import yamlite
 from gpulens.analysis.facts import Span
 from gpulens.analysis.values import (
     _PRIMITIVE,
@@ -668,26 +669,33 @@ def _to_v(x: Any, src: str, sp: Span) -> V:
     return V(x, src, sp)
 
 
-def _json_load(ctx: CallCtx) -> V | None:
-    """``json.load(open('config.json'))`` / ``with open(p) as f: json.load(f)``."""
-    from gpulens.analysis.configs import MAX_CONFIG_BYTES, resolve_path
+def _config_loader(parse: Callable[[str], Any], what: str, keyword: str) -> Handler:
+    """``json.load(open('c.json'))``, ``yaml.safe_load(f)`` with ``with open(p) as f``,
+    ``OmegaConf.load('c.yaml')``: read the file next to the script."""
 
-    f = ctx.arg(0, "fp")
-    if f is None or not f.known or not isinstance(f.value, FileVal):
-        return unknown("json.load of a file the reader cannot see", ctx.span)
-    rel = f.value.path
-    path = resolve_path(ctx.ev.ctx, rel)
-    if path is None:
-        return unknown(f"the config file {rel} does not exist here", ctx.span)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:
-            return unknown(f"{rel} is too large to read", ctx.span)
-        data = json.loads(text)
-    except (OSError, ValueError, RecursionError) as exc:
-        return unknown(f"{rel} could not be read: {exc}", ctx.span)
-    return _to_v(data, rel, ctx.span)
+    def handler(ctx: CallCtx) -> V | None:
+        from gpulens.analysis.configs import MAX_CONFIG_BYTES, resolve_path
+
+        f = ctx.arg(0, keyword)
+        if f is not None and f.known and isinstance(f.value, str) and what == "OmegaConf":
+            f = V(FileVal(f.value), f.source, f.span)
+        if f is None or not f.known or not isinstance(f.value, FileVal):
+            return unknown(f"{what} of a file the reader cannot see", ctx.span)
+        rel = f.value.path
+        path = resolve_path(ctx.ev.ctx, rel)
+        if path is None:
+            return unknown(f"the config file {rel} does not exist here", ctx.span)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(text) > MAX_CONFIG_BYTES:
+                return unknown(f"{rel} is too large to read", ctx.span)
+            data = parse(text)
+        except (OSError, ValueError, RecursionError) as exc:
+            return unknown(f"{rel} could not be read: {exc}", ctx.span)
+        return _to_v(data, rel, ctx.span)
+
+    return handler
 
 
 def _prepare(ctx: CallCtx) -> V | None:
@@ -733,7 +741,10 @@ def register(ev: Evaluator) -> None:
     h["tqdm"] = _passthrough
     h["trange"] = lambda ctx: _range(ctx)
     h["builtins.open"] = _open
-    h["json.load"] = _json_load
+    h["json.load"] = _config_loader(json.loads, "json.load", "fp")
+    for name in ("yaml.safe_load", "yaml.load", "yaml.full_load", "yaml.unsafe_load"):
+        h[name] = _config_loader(yamlite.loads, name, "stream")
+    h["omegaconf.OmegaConf.load"] = _config_loader(yamlite.loads, "OmegaConf", "file_")
     h["argparse.ArgumentParser"] = _argparse_parser
     h["ArgumentParser"] = _argparse_parser
     h["types.SimpleNamespace"] = _namespace("SimpleNamespace")
@@ -741,7 +752,7 @@ def register(ev: Evaluator) -> None:
     h["argparse.Namespace"] = _namespace("Namespace")
     h["EasyDict"] = _namespace("EasyDict")
     h["edict"] = _namespace("EasyDict")
-    h["OmegaConf.create"] = _namespace("OmegaConf config")
+    h["omegaconf.OmegaConf.create"] = _namespace("OmegaConf config")
     h["ConfigDict"] = _namespace("ConfigDict")
     h["torch.cuda.is_available"] = _true_on_gpu("the script runs on a CUDA GPU")
     h["torch.cuda.is_bf16_supported"] = _true_on_gpu("the GPU supports bfloat16 (Ampere or newer)")
