@@ -164,10 +164,17 @@ class _Ctx:
     prec: Precision
     device: str
     elem: dict[int, int]  # tensor id -> element size (decided as the forward runs)
+    sizes: list[int] = field(default_factory=list)  # tensor id -> elements at this batch
+
+    def __post_init__(self) -> None:
+        out = []
+        for t in self.trace.tensors:
+            a, b = t.numel()
+            out.append(a * self.batch + b)
+        self.sizes = out
 
     def numel(self, tid: int) -> int:
-        a, b = self.trace.tensors[tid].numel()
-        return a * self.batch + b
+        return self.sizes[tid]
 
     def nbytes(self, tid: int) -> int:
         return self.numel(tid) * self.elem.get(tid, 4)
@@ -499,6 +506,29 @@ class StepProfile:
     approximate: list[str] = field(default_factory=list)
 
 
+def _param_numels(trace: ForwardTrace) -> tuple[list[int], list[int]]:
+    """Per call: elements of the parameters it uses first, and of those that are trainable.
+    Cached on the trace (keyed by call count: traces are built, then only read)."""
+    hit = trace.cache.get("param_numels")
+    if hit is not None and hit[0] == len(trace.calls):
+        return hit[1], hit[2]
+    seen: set[int] = set()
+    weights = [0] * len(trace.calls)
+    trainable = [0] * len(trace.calls)
+    for i, c in enumerate(trace.calls):
+        if c.layer is None:
+            continue
+        for _, p in c.layer.named_tensors():
+            if p.buffer or id(p) in seen:
+                continue
+            seen.add(id(p))
+            weights[i] += p.numel
+            if p.requires_grad:
+                trainable[i] += p.numel
+    trace.cache["param_numels"] = (len(trace.calls), weights, trainable)
+    return weights, trainable
+
+
 def _label(call: Call, i: int) -> str:
     return f"{call.name or call.op} (call {i})"
 
@@ -540,19 +570,9 @@ def simulate(
 
     # trainable parameter bytes per call (first use only: tied/shared weights count once)
     pbytes = prec.float_bytes
-    seen_params: set[int] = set()
-    call_pgrad = [0] * n_calls
-    call_weight_numel = [0] * n_calls
-    for i, c in enumerate(calls):
-        if c.layer is None:
-            continue
-        for _, p in c.layer.named_tensors():
-            if p.buffer or id(p) in seen_params:
-                continue
-            seen_params.add(id(p))
-            call_weight_numel[i] += p.numel
-            if p.requires_grad:
-                call_pgrad[i] += p.numel * pbytes
+    weight_numel, trainable_numel = _param_numels(trace)
+    call_weight_numel = weight_numel
+    call_pgrad = [n * pbytes for n in trainable_numel]
 
     requires_grad: dict[int, bool] = {
         tid: inputs_require_grad and tensors[tid].is_float for tid in trace.inputs
@@ -572,6 +592,7 @@ def simulate(
     ckpt_first: dict[int, int] = {}
     ckpt_roots: dict[int, set[int]] = {}
     eval_peak = live
+    fwd_at = bwd_at = -1
 
     for i, c in enumerate(calls):
         cost = op_cost(c, ctx)
@@ -626,7 +647,7 @@ def simulate(
         extras_bytes = sum(b for _, b in cost.extras) if train else 0
         during = live + step_new + cast_bytes + extras_bytes + cost.fwd_temp
         if during > prof.fwd_peak:
-            prof.fwd_peak, prof.fwd_peak_at = during, _label(c, i)
+            prof.fwd_peak, fwd_at = during, i
         live += step_new
         eval_peak = max(eval_peak, live + cast_bytes + cost.fwd_temp)
         # record what is saved
@@ -681,13 +702,15 @@ def simulate(
                     else:
                         saved[r] = [size.get(r, 0), i]
         # free what is dead after this call (not saved, not held by the loop)
-        for t in set(c.inputs) | set(c.outputs):
+        for t in (*c.inputs, *c.outputs):
             r = root[t]
             if last_use.get(r, -1) <= i and r not in pinned and r not in saved and r in size:
                 live -= size.pop(r)
-        for t in c.outputs:
-            prof.largest_activation = max(prof.largest_activation, ctx.nbytes(t))
+        if step_new > prof.largest_activation:
+            prof.largest_activation = step_new
 
+    if fwd_at >= 0:
+        prof.fwd_peak_at = _label(calls[fwd_at], fwd_at)
     prof.eval_peak = eval_peak
     prof.saved = live
     prof.saved_for_backward = sum(v[0] for v in saved.values())
@@ -749,7 +772,7 @@ def simulate(
             transient += call_weight_numel[i] * prec.autocast_bytes
         during = live + transient
         if during > prof.bwd_peak:
-            prof.bwd_peak, prof.bwd_peak_at = during, _label(c, i)
+            prof.bwd_peak, bwd_at = during, i
         # the gradients of this call's outputs are consumed
         for t in c.outputs:
             g = gkey.get(t, t)
@@ -759,6 +782,8 @@ def simulate(
             live -= saved[key][0]
         if c.checkpoint is not None and ckpt_first.get(c.checkpoint) == i:
             live -= ckpt_saved.get(c.checkpoint, 0)
+    if bwd_at >= 0:
+        prof.bwd_peak_at = _label(calls[bwd_at], bwd_at)
     prof.param_grads = pgrads
     prof.held_after_backward = sum(size.get(root[t], 0) for t in trace.outputs) + prof.inputs
     return prof

@@ -1,0 +1,149 @@
+"""Unit tests of each term of gpulens.estimate.memory (pure Python, no torch needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpulens.estimate.graph import sequential_trace
+from gpulens.estimate.layers import build
+from gpulens.estimate.memory import (
+    CUDA_CONTEXT_BYTES,
+    MIB,
+    ModelCosts,
+    OptimizerSpec,
+    estimate_training_memory,
+    max_batch_size,
+    optimizer_factors,
+)
+
+
+def mlp(width: int = 1024, depth: int = 2) -> object:
+    layers = [build("Flatten")]
+    d = 784
+    for _ in range(depth):
+        layers += [build("Linear", (d, width)), build("ReLU")]
+        d = width
+    layers.append(build("Linear", (d, 10)))
+    return sequential_trace(build("Sequential", tuple(layers)), (1, 28, 28))
+
+
+def convnet() -> object:
+    return sequential_trace(build("Sequential", (
+        build("Conv2d", (3, 16, 3), {"padding": 1}), build("BatchNorm2d", (16,)),
+        build("ReLU", (), {"inplace": True}), build("MaxPool2d", (2,)),
+        build("AdaptiveAvgPool2d", (1,)), build("Flatten"), build("Linear", (16, 10)),
+    )), (3, 32, 32))  # fmt: skip
+
+
+PARAMS = 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
+
+
+def test_weights_gradients_state_fp32_adam() -> None:
+    e = estimate_training_memory(mlp(), 32, "fp32", "Adam")
+    assert e.tier == "static"
+    assert e.gradients == PARAMS * 4
+    assert e.weights == pytest.approx(PARAMS * 4, abs=6 * 512)
+    assert e.optimizer_state == 2 * PARAMS * 4
+
+
+@pytest.mark.parametrize(
+    ("opt", "factor"),
+    [
+        ({"class": "SGD"}, 0), ({"class": "SGD", "momentum": 0.9}, 1), ("Adam", 2),
+        ({"class": "AdamW", "amsgrad": True}, 3), ("RMSprop", 1),
+        ({"class": "RMSprop", "momentum": 0.9, "centered": True}, 3), ("Adagrad", 1),
+        ("Adadelta", 2), ("Adamax", 2), ("NAdam", 2), ("RAdam", 2),
+    ],
+)  # fmt: skip
+def test_optimizer_state_factor(opt: object, factor: int) -> None:
+    e = estimate_training_memory(mlp(), 8, "fp32", opt)  # type: ignore[arg-type]
+    assert e.optimizer_state == factor * PARAMS * 4
+
+
+def test_foreach_and_fused_temporaries() -> None:
+    assert optimizer_factors(OptimizerSpec("AdamW"))[1] == 1.0
+    assert optimizer_factors(OptimizerSpec("AdamW", fused=True))[1] == 0.0
+    assert optimizer_factors(OptimizerSpec("SGD", momentum=0.9))[1] == 0.0
+    assert optimizer_factors(OptimizerSpec("Adadelta"))[1] == 2.0
+
+
+def test_pure_half_halves_weights_amp_keeps_fp32() -> None:
+    fp32 = estimate_training_memory(mlp(), 64, "fp32", "Adam")
+    bf16 = estimate_training_memory(mlp(), 64, "bf16", "Adam")
+    amp = estimate_training_memory(mlp(), 64, "amp_bf16", "Adam")
+    assert bf16.weights < fp32.weights * 0.51
+    assert bf16.optimizer_state == fp32.optimizer_state // 2
+    assert amp.weights == fp32.weights and amp.optimizer_state == fp32.optimizer_state
+
+
+def test_amp_halves_conv_activations() -> None:
+    fp32 = estimate_training_memory(convnet(), 256, "fp32", "SGD")
+    amp = estimate_training_memory(convnet(), 256, "amp_fp16", "SGD")
+    # the fp32 input batch stays (plus its fp16 copy that conv1 keeps), the rest halves
+    assert 0.45 < amp.activations / fp32.activations < 0.7
+
+
+def test_activations_linear_in_batch() -> None:
+    a = [estimate_training_memory(convnet(), b, "fp32", "SGD").activations for b in (8, 16, 32)]
+    assert a[2] - a[1] == 2 * (a[1] - a[0])
+
+
+def test_workspace_and_context() -> None:
+    train = estimate_training_memory(mlp(), 8, "fp32", "Adam")
+    ev = estimate_training_memory(mlp(), 8, "fp32", None, train=False)
+    assert train.workspace == 65 * MIB  # forward and backward threads each hold 32 MiB + 1
+    assert ev.workspace == 33 * MIB
+    assert train.cuda_context >= CUDA_CONTEXT_BYTES
+    assert train.device_total == train.peak_reserved + train.cuda_context
+    assert train.peak_reserved >= train.peak_allocated
+    assert ev.gradients == 0 and ev.optimizer_state == 0
+
+
+def test_peak_phases() -> None:
+    # big weights, tiny batch: the optimizer step (grads + Adam's temporary) is the peak
+    e = estimate_training_memory(mlp(4096), 2, "fp32", "AdamW")
+    assert e.peak_phase == "optimizer step"
+    assert e.peak_allocated == pytest.approx(
+        e.weights + e.gradients + e.optimizer_state + e.gradients + e.workspace, rel=0.01
+    )
+    # big batch: activations dominate
+    e = estimate_training_memory(convnet(), 2048, "fp32", "SGD")
+    assert not e.peak_phase.startswith("optimizer")
+    assert e.peak_allocated > e.activations
+
+
+def test_keep_grads_adds_gradients_during_forward() -> None:
+    a = estimate_training_memory(convnet(), 64, "fp32", "SGD")
+    b = estimate_training_memory(convnet(), 64, "fp32", "SGD", keep_grads=True)
+    assert b.peak_allocated >= a.peak_allocated
+
+
+def test_two_models_sum() -> None:
+    g, d = mlp(256), mlp(512)
+    one = estimate_training_memory(g, 16, "fp32", "Adam")
+    two = estimate_training_memory([g, d], 16, "fp32", ["Adam", "Adam"])
+    other = estimate_training_memory(d, 16, "fp32", "Adam")
+    assert two.weights == one.weights + other.weights
+    assert two.optimizer_state == one.optimizer_state + other.optimizer_state
+    assert two.peak_allocated >= max(one.peak_allocated, other.peak_allocated)
+
+
+def test_model_costs_path() -> None:
+    m = ModelCosts("net", 1_000_000, 1_000_000, 0, 400_000, 12_288, 1000)
+    e = estimate_training_memory(m, 10, "fp32", {"class": "SGD", "momentum": 0.9})
+    assert e.weights == 4_000_000
+    assert e.activations >= 10 * 400_000
+
+
+def test_max_batch_size_fits() -> None:
+    usable = 2 << 30
+    b = max_batch_size(convnet(), usable, "fp32", "SGD", margin=0.1)
+    assert b > 0
+    assert estimate_training_memory(convnet(), b, "fp32", "SGD").peak_reserved <= usable * 0.9
+    assert estimate_training_memory(convnet(), b + 1, "fp32", "SGD").peak_reserved > usable * 0.9
+
+
+def test_incomplete_trace_says_why() -> None:
+    t = sequential_trace([build("Linear", (10, 10))], (None,))  # type: ignore[arg-type]
+    e = estimate_training_memory(t, 4, "fp32", "SGD")
+    assert not e.complete and e.reasons
