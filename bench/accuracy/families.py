@@ -16,14 +16,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
 
-from gpulens.estimate.graph import ForwardTrace, TraceBuilder, sequential_trace  # noqa: E402
-from gpulens.estimate.layers import LayerInfo, build  # noqa: E402
-from gpulens.estimate.memory import ModelCosts  # noqa: E402
-from gpulens.estimate.torchvision_models import lookup_model  # noqa: E402
+from gpulens.estimate.graph import ForwardTrace, TraceBuilder, sequential_trace
+from gpulens.estimate.layers import LayerInfo, build
+from gpulens.estimate.memory import ModelCosts
+from gpulens.estimate.torchvision_models import lookup_model
 
 
-def mlp(depth: int, width: int, d_in: int = 784, d_out: int = 10, act: str = "ReLU",
-        p_drop: float = 0.0, sample: tuple[int, ...] = (1, 28, 28)) -> ForwardTrace:
+def mlp(
+    depth: int,
+    width: int,
+    d_in: int = 784,
+    d_out: int = 10,
+    act: str = "ReLU",
+    p_drop: float = 0.0,
+    sample: tuple[int, ...] = (1, 28, 28),
+) -> ForwardTrace:
     layers: list[LayerInfo] = [build("Flatten")]
     d = d_in
     for _ in range(depth):
@@ -52,12 +59,21 @@ def cifar_cnn(bn: bool) -> ForwardTrace:
 
 
 def tiny_unet(c: int = 32) -> ForwardTrace:
-    enc1 = build("Sequential", (build("Conv2d", (3, c, 3), {"padding": 1}), build("ReLU"),
-                                build("Conv2d", (c, c, 3), {"padding": 1}), build("ReLU")))
+    enc1 = build(
+        "Sequential",
+        (
+            build("Conv2d", (3, c, 3), {"padding": 1}),
+            build("ReLU"),
+            build("Conv2d", (c, c, 3), {"padding": 1}),
+            build("ReLU"),
+        ),
+    )
     enc2 = build("Sequential", (build("Conv2d", (c, 2 * c, 3), {"padding": 1}), build("ReLU")))
     up = build("ConvTranspose2d", (2 * c, c, 2), {"stride": 2})
-    dec = build("Sequential", (build("Conv2d", (2 * c, c, 3), {"padding": 1}), build("ReLU"),
-                               build("Conv2d", (c, 1, 1))))
+    dec = build(
+        "Sequential",
+        (build("Conv2d", (2 * c, c, 3), {"padding": 1}), build("ReLU"), build("Conv2d", (c, 1, 1))),
+    )
     b = TraceBuilder()
     x = b.input((None, 3, 128, 128))
 
@@ -77,8 +93,15 @@ def tiny_unet(c: int = 32) -> ForwardTrace:
     return b.finish([enc1, enc2, up, dec])
 
 
-def encoder_lm(vocab: int = 8192, d: int = 512, heads: int = 8, ff: int = 2048,
-               layers: int = 6, seq: int = 256, ckpt: bool = False) -> ForwardTrace:
+def encoder_lm(
+    vocab: int = 8192,
+    d: int = 512,
+    heads: int = 8,
+    ff: int = 2048,
+    layers: int = 6,
+    seq: int = 256,
+    ckpt: bool = False,
+) -> ForwardTrace:
     tok = build("Embedding", (vocab, d))
     pos = build("Embedding", (seq, d))
     proto = build("TransformerEncoderLayer", (d, heads, ff), {"dropout": 0.1, "batch_first": True})
@@ -104,8 +127,9 @@ def encoder_lm(vocab: int = 8192, d: int = 512, heads: int = 8, ff: int = 2048,
     return b.finish([tok, pos, enc, norm, head])
 
 
-def lstm_lm(vocab: int = 10000, emb: int = 256, hidden: int = 512, layers: int = 2,
-            seq: int = 64) -> ForwardTrace:
+def lstm_lm(
+    vocab: int = 10000, emb: int = 256, hidden: int = 512, layers: int = 2, seq: int = 64
+) -> ForwardTrace:
     e = build("Embedding", (vocab, emb))
     rnn = build("LSTM", (emb, hidden, layers), {"batch_first": True, "dropout": 0.2})
     head = build("Linear", (hidden, vocab))
@@ -119,8 +143,9 @@ def lstm_lm(vocab: int = 10000, emb: int = 256, hidden: int = 512, layers: int =
     return b.finish([e, rnn, head])
 
 
-def gru_classifier(vocab: int = 30000, emb: int = 300, hidden: int = 256,
-                   seq: int = 128) -> ForwardTrace:
+def gru_classifier(
+    vocab: int = 30000, emb: int = 300, hidden: int = 256, seq: int = 128
+) -> ForwardTrace:
     e = build("Embedding", (vocab, emb))
     rnn = build("GRU", (emb, hidden, 1), {"batch_first": True, "bidirectional": True})
     head = build("Linear", (2 * hidden, 2))
@@ -168,8 +193,9 @@ def torchvision(name: str) -> ModelCosts:
 CUSTOM = {
     "mlp_d2_w256": lambda: mlp(2, 256),
     "mlp_d4_w1024": lambda: mlp(4, 1024),
-    "mlp_d8_w4096_gelu_drop": lambda: mlp(8, 4096, d_in=3072, act="GELU", p_drop=0.1,
-                                          sample=(3, 32, 32)),
+    "mlp_d8_w4096_gelu_drop": lambda: mlp(
+        8, 4096, d_in=3072, act="GELU", p_drop=0.1, sample=(3, 32, 32)
+    ),
     "cifar_cnn_bn": lambda: cifar_cnn(True),
     "cifar_cnn_nobn": lambda: cifar_cnn(False),
     "tiny_unet_128": lambda: tiny_unet(32),

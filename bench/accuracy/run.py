@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from families import model_for  # noqa: E402
-
-from gpulens.estimate.memory import estimate_training_memory  # noqa: E402
+from families import model_for
+from gpulens.estimate.memory import estimate_training_memory
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TRUTH = REPO / ".." / "shared" / "gpu-truth" / "calib-h200.jsonl"
@@ -50,27 +49,35 @@ def evaluate(truth: Path) -> list[dict[str, Any]]:
         opt = None if r["optimizer"] == "none" else r["optimizer"]
         t0 = time.perf_counter()
         est = estimate_training_memory(
-            model, r["batch"], _precision(r["precision"]), opt,
-            keep_grads=mode == "train_keep_grads", train=mode != "eval",
+            model,
+            r["batch"],
+            _precision(r["precision"]),
+            opt,
+            keep_grads=mode == "train_keep_grads",
+            train=mode != "eval",
         )
         ms = (time.perf_counter() - t0) * 1000
+
         def rel(e: int, m: int | None) -> float | None:
             return None if not m else (e - m) / m
-        out.append({
-            "config": f"{fam} b{r['batch']} {r['precision']} {r['optimizer']} {mode}",
-            "family": fam,
-            "measured_peak_alloc": r["peak_alloc"],
-            "estimated_peak_alloc": est.peak_allocated,
-            "err_peak_alloc": rel(est.peak_allocated, r["peak_alloc"]),
-            "measured_peak_reserved": r.get("peak_reserved"),
-            "estimated_peak_reserved": est.peak_reserved,
-            "err_peak_reserved": rel(est.peak_reserved, r.get("peak_reserved")),
-            "measured_device_total": r.get("nvml_proc_used"),
-            "estimated_device_total": est.device_total,
-            "err_device_total": rel(est.device_total, r.get("nvml_proc_used")),
-            "peak_phase": est.peak_phase,
-            "estimate_ms": round(ms, 3),
-        })
+
+        out.append(
+            {
+                "config": f"{fam} b{r['batch']} {r['precision']} {r['optimizer']} {mode}",
+                "family": fam,
+                "measured_peak_alloc": r["peak_alloc"],
+                "estimated_peak_alloc": est.peak_allocated,
+                "err_peak_alloc": rel(est.peak_allocated, r["peak_alloc"]),
+                "measured_peak_reserved": r.get("peak_reserved"),
+                "estimated_peak_reserved": est.peak_reserved,
+                "err_peak_reserved": rel(est.peak_reserved, r.get("peak_reserved")),
+                "measured_device_total": r.get("nvml_proc_used"),
+                "estimated_device_total": est.device_total,
+                "err_device_total": rel(est.device_total, r.get("nvml_proc_used")),
+                "peak_phase": est.peak_phase,
+                "estimate_ms": round(ms, 3),
+            }
+        )
     return out
 
 
@@ -85,26 +92,38 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     results = evaluate(Path(args.truth))
-    overall = {k: summary(results, f"err_{k}") for k in ("peak_alloc", "peak_reserved", "device_total")}
+    overall = {
+        k: summary(results, f"err_{k}") for k in ("peak_alloc", "peak_reserved", "device_total")
+    }
     fams: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         fams[r["family"]].append(r)
     per_family = {f: summary(rs, "err_peak_alloc") for f, rs in fams.items()}
     if args.json:
-        print(json.dumps({"overall": overall, "per_family": per_family, "configs": results}, indent=1))
+        print(
+            json.dumps({"overall": overall, "per_family": per_family, "configs": results}, indent=1)
+        )
         return 0
-    print(f"{'configuration':55s} {'measured':>9s} {'estimate':>9s} {'alloc':>7s} {'reserved':>8s} {'device':>7s}  phase")
+    head = ("configuration", "measured", "estimate", "alloc", "reserved", "device")
+    print(f"{head[0]:55s} {head[1]:>9s} {head[2]:>9s} {head[3]:>7s} {head[4]:>8s} {head[5]:>7s}")
     for r in results:
+
         def pct(x: float | None) -> str:
             return "   n/a" if x is None else f"{100 * x:+6.1f}%"
-        print(f"{r['config']:55s} {r['measured_peak_alloc'] / MIB:8.0f}M {r['estimated_peak_alloc'] / MIB:8.0f}M "
-              f"{pct(r['err_peak_alloc'])} {pct(r['err_peak_reserved'])}  {pct(r['err_device_total'])}  {r['peak_phase'][:60]}")
+
+        measured, estimate = r["measured_peak_alloc"] / MIB, r["estimated_peak_alloc"] / MIB
+        errs = [pct(r["err_peak_alloc"]), pct(r["err_peak_reserved"]), pct(r["err_device_total"])]
+        print(f"{r['config']:55s} {measured:8.0f}M {estimate:8.0f}M {errs[0]} {errs[1]}  {errs[2]}")
+        print(f"{'':55s} peak in {r['peak_phase']}")
     print("\nper family, |relative error| of peak_allocated (median / max):")
     for f, s in per_family.items():
         print(f"  {f:32s} {100 * s['median']:5.1f}% / {100 * s['max']:5.1f}%  (n={s['n']})")
     print()
     for k, s in overall.items():
-        print(f"overall {k:14s} median {100 * s['median']:5.1f}%  max {100 * s['max']:5.1f}%  (n={s['n']})")
+        print(
+            f"overall {k:14s} median {100 * s['median']:5.1f}%  "
+            f"max {100 * s['max']:5.1f}%  (n={s['n']})"
+        )
     slow = max(r["estimate_ms"] for r in results)
     print(f"slowest estimate: {slow:.2f} ms")
     return 0

@@ -39,8 +39,9 @@ def torch_saved_bytes(fn: Any, *inputs: Any, params: Any = ()) -> int:
     return sum(storages.values())
 
 
-def rule_saved_bytes(layers: list[LayerInfo], sample: tuple[int, ...], batch: int,
-                     dtype: str = "float") -> int:
+def rule_saved_bytes(
+    layers: list[LayerInfo], sample: tuple[int, ...], batch: int, dtype: str = "float"
+) -> int:
     trace = sequential_trace(layers, sample, input_dtype=dtype, loss=None)
     prof = simulate(trace, batch, "fp32", device="cpu", inputs_require_grad=True)
     return prof.saved_for_backward
@@ -49,9 +50,24 @@ def rule_saved_bytes(layers: list[LayerInfo], sample: tuple[int, ...], batch: in
 CASES: list[tuple[str, Any, list[LayerInfo], tuple[int, ...]]] = [
     ("linear", lambda: nn.Linear(32, 16), [build("Linear", (32, 16))], (32,)),
     ("linear3d", lambda: nn.Linear(32, 16), [build("Linear", (32, 16))], (7, 32)),
-    ("conv2d", lambda: nn.Conv2d(3, 8, 3, padding=1), [build("Conv2d", (3, 8, 3), {"padding": 1})], (3, 12, 12)),
-    ("conv1d", lambda: nn.Conv1d(2, 4, 5, stride=2), [build("Conv1d", (2, 4, 5), {"stride": 2})], (2, 40)),
-    ("convT2d", lambda: nn.ConvTranspose2d(4, 2, 2, stride=2), [build("ConvTranspose2d", (4, 2, 2), {"stride": 2})], (4, 6, 6)),
+    (
+        "conv2d",
+        lambda: nn.Conv2d(3, 8, 3, padding=1),
+        [build("Conv2d", (3, 8, 3), {"padding": 1})],
+        (3, 12, 12),
+    ),
+    (
+        "conv1d",
+        lambda: nn.Conv1d(2, 4, 5, stride=2),
+        [build("Conv1d", (2, 4, 5), {"stride": 2})],
+        (2, 40),
+    ),
+    (
+        "convT2d",
+        lambda: nn.ConvTranspose2d(4, 2, 2, stride=2),
+        [build("ConvTranspose2d", (4, 2, 2), {"stride": 2})],
+        (4, 6, 6),
+    ),
     ("bn2d", lambda: nn.BatchNorm2d(6), [build("BatchNorm2d", (6,))], (6, 5, 5)),
     ("bn1d", lambda: nn.BatchNorm1d(6), [build("BatchNorm1d", (6,))], (6, 20)),
     ("layernorm", lambda: nn.LayerNorm(16), [build("LayerNorm", (16,))], (9, 16)),
@@ -69,28 +85,53 @@ CASES: list[tuple[str, Any, list[LayerInfo], tuple[int, ...]]] = [
     ("adaptive2", lambda: nn.AdaptiveAvgPool2d(2), [build("AdaptiveAvgPool2d", (2,))], (3, 8, 8)),
     ("softmax", lambda: nn.Softmax(dim=-1), [build("Softmax", (), {"dim": -1})], (5, 7)),
     ("logsoftmax", lambda: nn.LogSoftmax(dim=-1), [build("LogSoftmax", (), {"dim": -1})], (5, 7)),
-    ("linear_relu_inplace",
-     lambda: nn.Sequential(nn.Linear(12, 12), nn.ReLU(inplace=True)),
-     [build("Linear", (12, 12)), build("ReLU", (), {"inplace": True})], (12,)),
-    ("conv_bn_relu_inplace_pool",
-     lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
-     [build("Conv2d", (3, 4, 3), {"padding": 1}), build("BatchNorm2d", (4,)), build("ReLU", (), {"inplace": True}), build("MaxPool2d", (2,))],
-     (3, 8, 8)),
-    ("mlp_flatten",
-     lambda: nn.Sequential(nn.Flatten(), nn.Linear(48, 20), nn.GELU(), nn.Dropout(0.1), nn.Linear(20, 5)),
-     [build("Flatten"), build("Linear", (48, 20)), build("GELU"), build("Dropout", (0.1,)), build("Linear", (20, 5))],
-     (3, 4, 4)),
+    (
+        "linear_relu_inplace",
+        lambda: nn.Sequential(nn.Linear(12, 12), nn.ReLU(inplace=True)),
+        [build("Linear", (12, 12)), build("ReLU", (), {"inplace": True})],
+        (12,),
+    ),
+    (
+        "conv_bn_relu_inplace_pool",
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        ),
+        [
+            build("Conv2d", (3, 4, 3), {"padding": 1}),
+            build("BatchNorm2d", (4,)),
+            build("ReLU", (), {"inplace": True}),
+            build("MaxPool2d", (2,)),
+        ],
+        (3, 8, 8),
+    ),
+    (
+        "mlp_flatten",
+        lambda: nn.Sequential(
+            nn.Flatten(), nn.Linear(48, 20), nn.GELU(), nn.Dropout(0.1), nn.Linear(20, 5)
+        ),
+        [
+            build("Flatten"),
+            build("Linear", (48, 20)),
+            build("GELU"),
+            build("Dropout", (0.1,)),
+            build("Linear", (20, 5)),
+        ],
+        (3, 4, 4),
+    ),
 ]
 
 
 @pytest.mark.parametrize("batch", [2, 5])
 @pytest.mark.parametrize(("name", "make", "layers", "sample"), CASES, ids=[c[0] for c in CASES])
-def test_rule_matches_torch(name: str, make: Any, layers: list[LayerInfo],
-                            sample: tuple[int, ...], batch: int) -> None:
+def test_rule_matches_torch(
+    name: str, make: Any, layers: list[LayerInfo], sample: tuple[int, ...], batch: int
+) -> None:
     torch.manual_seed(0)
     module = make().train()
     x = torch.randn(batch, *sample, requires_grad=True)
-    expected = torch_saved_bytes(module, x, params=list(module.parameters()) + list(module.buffers()))
+    expected = torch_saved_bytes(
+        module, x, params=list(module.parameters()) + list(module.buffers())
+    )
     assert rule_saved_bytes(layers, sample, batch) == expected
 
 
@@ -108,7 +149,9 @@ def test_cross_entropy_saves_log_softmax_and_target(batch: int) -> None:
     lin = nn.Linear(10, 7)
     x = torch.randn(batch, 10, requires_grad=True)
     y = torch.randint(0, 7, (batch,))
-    expected = torch_saved_bytes(lambda a, t: F.cross_entropy(lin(a), t), x, y, params=list(lin.parameters()))
+    expected = torch_saved_bytes(
+        lambda a, t: F.cross_entropy(lin(a), t), x, y, params=list(lin.parameters())
+    )
     trace = sequential_trace([build("Linear", (10, 7))], (10,))
     prof = simulate(trace, batch, "fp32", device="cpu", inputs_require_grad=True)
     # x, log-softmax output, target; total_weight is a 0-dim float (4 bytes)
@@ -129,7 +172,9 @@ def test_sdpa_cpu_flash_saves_qkv_out_lse(b: int, h: int, s: int, d: int) -> Non
 def test_residual_add_and_cat_save_nothing() -> None:
     lin = nn.Linear(6, 6)
     x = torch.randn(4, 6, requires_grad=True)
-    expected = torch_saved_bytes(lambda a: torch.cat([lin(a) + a, a], dim=1), x, params=list(lin.parameters()))
+    expected = torch_saved_bytes(
+        lambda a: torch.cat([lin(a) + a, a], dim=1), x, params=list(lin.parameters())
+    )
     tb = TraceBuilder()
     xi = tb.input((None, 6))
     y = tb.layer(build("Linear", (6, 6)), xi)
@@ -144,8 +189,9 @@ def test_mha_self_attention_cpu(batch: int) -> None:
     input, the packed q/k/v copy, SDPA's output and log-sum-exp, and out_proj's input."""
     mha = nn.MultiheadAttention(16, 4, batch_first=True)
     x = torch.randn(batch, 10, 16, requires_grad=True)
-    expected = torch_saved_bytes(lambda a: mha(a, a, a, need_weights=False)[0], x,
-                                 params=list(mha.parameters()))
+    expected = torch_saved_bytes(
+        lambda a: mha(a, a, a, need_weights=False)[0], x, params=list(mha.parameters())
+    )
     layer = build("MultiheadAttention", (16, 4), {"batch_first": True})
     tb = TraceBuilder()
     xi = tb.input((None, 10, 16))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gpulens.estimate.graph import sequential_trace
 from gpulens.estimate.layers import build
 from gpulens.estimate.memory import (

@@ -31,8 +31,8 @@ from typing import Any
 from gpulens.estimate.graph import DTYPE_BYTES, Call, ForwardTrace, TensorNode
 
 __all__ = [
-    "LOWER_PRECISION_OPS",
     "FP32_OPS",
+    "LOWER_PRECISION_OPS",
     "OpCost",
     "Precision",
     "StepProfile",
@@ -556,8 +556,10 @@ def simulate(
 
     # element sizes of the model inputs
     for tid in trace.inputs:
-        t = tensors[tid]
-        ctx.elem[tid] = prec.float_bytes if t.dtype == "float" else DTYPE_BYTES.get(t.dtype, 4)
+        node = tensors[tid]
+        ctx.elem[tid] = (
+            prec.float_bytes if node.dtype == "float" else DTYPE_BYTES.get(node.dtype, 4)
+        )
 
     # last forward use of each storage; calls that save it
     last_use: dict[int, int] = {}
@@ -603,9 +605,7 @@ def simulate(
         prof.uses_conv |= cost.conv
         # element size this op computes in
         in_elems = [ctx.elem.get(t, prec.float_bytes) for t in c.inputs]
-        float_in = [
-            ctx.elem.get(t, prec.float_bytes) for t in c.inputs if tensors[t].is_float
-        ]
+        float_in = [ctx.elem.get(t, prec.float_bytes) for t in c.inputs if tensors[t].is_float]
         natural = max(float_in) if float_in else prec.float_bytes
         compute = natural
         casts: list[tuple[int, int]] = []  # (input position, bytes of the cast copy)

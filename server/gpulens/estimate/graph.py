@@ -308,7 +308,8 @@ class TraceBuilder:
         out = list(shapes[0])
         total: Dim = 0
         for s in shapes:
-            total = None if total is None or s[dim] is None else total + s[dim]
+            d = s[dim]
+            total = None if total is None or d is None else total + d
         out[dim] = total
         return self.op("cat", xs, out, dim=dim)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from gpulens.estimate.activations import Precision, StepProfile, simulate
 from gpulens.estimate.graph import ForwardTrace
@@ -153,8 +153,10 @@ def optimizer_factors(opt: OptimizerSpec | None) -> tuple[float, float, str]:
     elif n == "RMSprop":
         state = 1.0 + (1.0 if opt.momentum else 0.0) + (1.0 if opt.centered else 0.0)
         temp = 1.0
-        why = "square_avg" + (" + momentum_buffer" if opt.momentum else "") + (
-            " + grad_avg (centered)" if opt.centered else ""
+        why = (
+            "square_avg"
+            + (" + momentum_buffer" if opt.momentum else "")
+            + (" + grad_avg (centered)" if opt.centered else "")
         )
     elif n == "Adagrad":
         state, temp, why = 1.0, 1.0, "sum of squared gradients (allocated in the constructor)"
@@ -275,8 +277,8 @@ def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -
     if prof.unknown_ops:
         reasons.append("ops without a memory rule (assumed to keep their output): "
                        + ", ".join(prof.unknown_ops))  # fmt: skip
-    return _Part(weights, trainable, n_trainable, prof, trace.complete and not prof.unknown_ops,
-                 reasons)  # fmt: skip
+    complete = trace.complete and not prof.unknown_ops
+    return _Part(weights, trainable, n_trainable, prof, complete, reasons)
 
 
 def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Part:
@@ -310,15 +312,15 @@ def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Par
     p.eval_peak = inputs + int(m.saved_bytes_per_sample * batch * scale * 0.1) + logits
     p.held_after_backward = inputs + logits
     p.uses_matmul, p.uses_conv = m.uses_matmul, m.uses_conv
-    return _Part(weights, trainable, m.param_tensors, p, True,
-                 ["activations from the model's measured totals, not a per-layer walk"])  # fmt: skip
+    why = "activations from the model's measured totals, not a per-layer walk"
+    return _Part(weights, trainable, m.param_tensors, p, True, [why])
 
 
 def estimate_training_memory(
     model: ForwardTrace | ModelCosts | Sequence[ForwardTrace | ModelCosts],
     batch_size: int,
     precision: str = "fp32",
-    optimizer: Mapping[str, Any] | OptimizerSpec | str | None | Sequence[Any] = "Adam",
+    optimizer: Mapping[str, Any] | OptimizerSpec | str | Sequence[Any] | None = "Adam",
     *,
     keep_grads: bool = False,
     train: bool = True,
@@ -332,15 +334,14 @@ def estimate_training_memory(
     ``train=False`` gives the ``torch.no_grad()`` evaluation footprint.
     """
     prec = Precision.parse(precision)
-    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    models: list[ForwardTrace | ModelCosts] = (
+        list(model) if isinstance(model, (list, tuple)) else [model]  # type: ignore[list-item]
+    )
     if isinstance(optimizer, (list, tuple)):
         opts = [_opt(o) for o in optimizer]
     else:
-        opts = [_opt(optimizer)] + [None] * (len(models) - 1) if len(models) > 1 else [
-            _opt(optimizer)
-        ]
-        if len(models) > 1 and not isinstance(optimizer, (list, tuple)):
-            opts = [_opt(optimizer) for _ in models]
+        single = cast("Mapping[str, Any] | OptimizerSpec | str | None", optimizer)
+        opts = [_opt(single) for _ in models]  # each model with the same kind of optimizer
     parts = [
         _from_trace(m, batch_size, prec, train)
         if isinstance(m, ForwardTrace)
@@ -379,9 +380,7 @@ def estimate_training_memory(
     uses_matmul = any(pr.uses_matmul for pr in profs)
     uses_conv = any(pr.uses_conv for pr in profs)
     threads = 2 if train else 1
-    workspace = (
-        threads * CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0
-    )
+    workspace = threads * CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0
     how["workspace"] = (
         f"cuBLAS workspace, 32 MiB per thread running matmuls ({threads}: forward"
         + (" and autograd's backward thread" if train else "")
@@ -408,9 +407,7 @@ def estimate_training_memory(
         other_grads = grads_between - (pt.trainable_bytes if keep_grads else 0)
         phases[f"{tag}forward: {pr.fwd_peak_at}"] = base + grads_between + pr.fwd_peak
         phases[f"{tag}backward: {pr.bwd_peak_at}"] = base + other_grads + pr.bwd_peak
-        phases[f"{tag}optimizer step"] = (
-            base + gradients + temps[k] + pr.held_after_backward
-        )
+        phases[f"{tag}optimizer step"] = base + gradients + temps[k] + pr.held_after_backward
     peak_phase = max(phases, key=lambda k: phases[k])
     peak = phases[peak_phase]
     eval_peak = weights + (CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0)
@@ -418,8 +415,10 @@ def estimate_training_memory(
     reserved, rhow = _reserved(peak, base, profs, uses_conv)
     how["peak_allocated"] = f"max over the step's phases: {peak_phase}"
     how["peak_reserved"] = rhow
-    context = CUDA_CONTEXT_BYTES + (CUBLAS_LIBRARY_BYTES if uses_matmul else 0) + (
-        CUDNN_LIBRARY_BYTES if uses_conv else 0
+    context = (
+        CUDA_CONTEXT_BYTES
+        + (CUBLAS_LIBRARY_BYTES if uses_matmul else 0)
+        + (CUDNN_LIBRARY_BYTES if uses_conv else 0)
     )
     how["cuda_context"] = (
         "CUDA context 612 MiB (NVML, measured on an H200)"
@@ -490,7 +489,7 @@ def max_batch_size(
     model: ForwardTrace | ModelCosts | Sequence[ForwardTrace | ModelCosts],
     usable_bytes: int,
     precision: str = "fp32",
-    optimizer: Mapping[str, Any] | OptimizerSpec | str | None | Sequence[Any] = "Adam",
+    optimizer: Mapping[str, Any] | OptimizerSpec | str | Sequence[Any] | None = "Adam",
     *,
     margin: float = 0.1,
     limit: int = 1 << 20,
