@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from vscode_support import CHROMIUM, CODE_SERVER, EXAMPLE, plain_python, skip_or_fail
+from vscode_support import CHROMIUM, CODE_SERVER, EXAMPLE, ROOT, plain_python, skip_or_fail
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.e2e
 
+PYTHON_STUB = Path(__file__).resolve().parent / "python_stub"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -61,6 +62,8 @@ class CodeServer:
     user_dir: Path
     log: Path
     python: str
+    #: True when the Python-extension stand-in is installed and supplies the interpreter.
+    python_stub: bool
     timings: dict[str, float]
 
 
@@ -103,6 +106,25 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+def _build_python_stub(out: Path) -> Path | None:
+    """Packages tests/vscode/python_stub (a stand-in for ms-python.python that offers its
+    environments API) into a .vsix; None when vsce is not installed here."""
+    vsce = ROOT / "node_modules" / ".bin" / "vsce"
+    if not vsce.exists():
+        return None
+    stage = out / "python_stub"
+    shutil.copytree(PYTHON_STUB, stage)
+    vsix = out / "python-stub.vsix"
+    subprocess.run(
+        [str(vsce), "package", "--no-dependencies", "--skip-license", "--out", str(vsix)],
+        cwd=stage,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return vsix
+
+
 def _require_tools() -> None:
     if not CODE_SERVER.exists():
         skip_or_fail(f"code-server not installed ({CODE_SERVER}): run scripts/setup_vscode_e2e.sh")
@@ -125,11 +147,15 @@ def code_server(vsix: Path, tmp_path: Path) -> Iterator[CodeServer]:
     target = folder / EXAMPLE.name
     shutil.copy(EXAMPLE, target)
     python = plain_python()
+    stub = _build_python_stub(base)
+    # The interpreter comes from the Python extension (its stand-in) when there is one, else
+    # from gpulens.interpreter.
+    interpreter = {"stubPython.path": python} if stub else {"gpulens.interpreter": [python]}
     settings = {
         "editor.inlayHints.enabled": "on",
         "workbench.startupEditor": "none",
         "security.workspace.trust.enabled": False,
-        "gpulens.interpreter": [python],
+        **interpreter,
         "gpulens.trace.server": os.environ.get("GPULENS_E2E_TRACE", "messages"),
         "editor.hover.delay": 150,
         "editor.minimap.enabled": False,
@@ -152,8 +178,10 @@ def code_server(vsix: Path, tmp_path: Path) -> Iterator[CodeServer]:
     dirs = ["--user-data-dir", str(user_dir), "--extensions-dir", str(ext_dir)]
 
     started = time.monotonic()
+    to_install = [vsix] if stub is None else [stub, vsix]
     install = subprocess.run(
-        [str(CODE_SERVER), *dirs, "--install-extension", str(vsix)],
+        [str(CODE_SERVER), *dirs]
+        + [arg for path in to_install for arg in ("--install-extension", str(path))],
         env=env,
         capture_output=True,
         text=True,
@@ -188,7 +216,7 @@ def code_server(vsix: Path, tmp_path: Path) -> Iterator[CodeServer]:
     try:
         _wait_healthy(url, proc, log, timeout=60)
         timings["code_server_ready_s"] = time.monotonic() - started
-        yield CodeServer(url, folder, target, user_dir, log, python, timings)
+        yield CodeServer(url, folder, target, user_dir, log, python, stub is not None, timings)
     finally:
         _stop_group(proc)
 
@@ -377,6 +405,8 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             page.wait_for_function(SHOWS_GPULENS_LOG_JS, timeout=15_000)
             log = _gpulens_log(server)
             assert "activating" in log and "Server started" in log, log[-2000:]
+            source = "python extension" if server.python_stub else "setting"
+            assert f"Interpreter ({source}): {server.python}" in log, log[-2000:]
 
             # The restart command, then a change of gpulens.interpreter, each restart the server;
             # the hints come back from the new server.
@@ -386,7 +416,17 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             # (code-server does not watch the user settings file: use the folder's settings.)
             workspace_settings = server.folder / ".vscode" / "settings.json"
             workspace_settings.parent.mkdir(exist_ok=True)
-            interpreter = {"gpulens.interpreter": ["/usr/bin/env", server.python]}
+            interpreter: dict[str, Any] = {}
+            if server.python_stub:
+                # Another active environment in the Python extension restarts the server on it.
+                link = server.folder.parent / "venv-link" / "python3"
+                link.parent.mkdir()
+                link.symlink_to(server.python)
+                interpreter["stubPython.path"] = str(link)
+                workspace_settings.write_text(json.dumps(interpreter))
+                _wait_log_count(server, f"Server started: {link} -m gpulens serve", 1)
+            # gpulens.interpreter wins over the Python extension.
+            interpreter["gpulens.interpreter"] = ["/usr/bin/env", server.python]
             workspace_settings.write_text(json.dumps(interpreter))
             _wait_log_count(server, f"Server started: /usr/bin/env {server.python}", 1)
             page.keyboard.press("Control+1")  # back to the editor
