@@ -461,6 +461,18 @@ CASES: list[Case] = [
         },
         (193, 3860, 3860),
     ),
+    Case(
+        "hydra_app.py",
+        {"batch_size": 200, "dataset_size": 50000, "epochs": 15, "learning_rate": 0.1},
+        (250, 3750, 3750),
+    ),
+    Case(
+        "hydra_app.py",
+        {"batch_size": 500, "epochs": 2},
+        (100, 200, 200),
+        args=("data.batch_size=500", "trainer.epochs=2", "data.name=cifar100"),
+        id="hydra_overrides",
+    ),
     # Step budgets inside epoch loops (HF *_no_trainer.py scripts).
     Case(
         "hf_no_trainer.py",

@@ -75,7 +75,7 @@ def test_list_at_key_indentation() -> None:
         "a: |\n  text\n",
         "a: !!int 3\n",
         "a: 1\n---\nb: 2\n",
-        "- a: 1\n",
+        "- a: 1\n  b: 2\n",
         "a: 1\n   b: 2\n",
         "\ta: 1\n",
         "a: 'open\n",
@@ -84,3 +84,11 @@ def test_list_at_key_indentation() -> None:
 def test_unsupported_is_an_error_not_a_guess(text: str) -> None:
     with pytest.raises(YamlSubsetError):
         loads(text)
+
+
+def test_hydra_defaults_list() -> None:
+    text = "defaults:\n  - _self_\n  - model: resnet18\n  - optional db: null\nlr: 0.1\n"
+    assert loads(text) == {
+        "defaults": ["_self_", {"model": "resnet18"}, {"optional db": None}],
+        "lr": 0.1,
+    }

@@ -63,8 +63,11 @@ SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
 
 
 def install_handlers(ev: Evaluator) -> None:
+    from gpulens.analysis import hydra
+
     stdlib.register(ev)
     datasets.register(ev)
+    ev.param_hook = hydra.hook
 
 
 # -- parsing with repair ----------------------------------------------------------------------

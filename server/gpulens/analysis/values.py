@@ -460,6 +460,8 @@ class Evaluator:
         #: Memo for argparse results, keyed by the argv they were parsed from.
         self.memo: dict[Any, V] = {}
         self._assigned: dict[int, str] | None = None
+        #: Parameters filled by a framework rather than by a call in the file (Hydra's cfg).
+        self.param_hook: Callable[[Evaluator, Scope, str], V | None] | None = None
         #: Where names unbound in this module are looked up (a config file sees the script).
         self.fallback: Callable[[str], V | None] | None = None
 
@@ -693,6 +695,10 @@ class Evaluator:
         """A function parameter: from the call sites in this file, else its default."""
         fn = scope.node
         assert isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+        if self.param_hook is not None:
+            hooked = self.param_hook(self, scope, name)
+            if hooked is not None:
+                return hooked
         values: list[V] = []
         for call, caller in self.callers(fn.name):
             frame = self.bind_call(fn, scope, call, caller, None, None, method=None)

@@ -164,10 +164,15 @@ def _block(rows: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
             and (rows[i][1].startswith("- ") or rows[i][1] == "-")
         ):
             body = rows[i][1][1:].strip()
-            if ":" in body and not body.startswith(("'", '"', "[", "{")):
-                raise YamlSubsetError("mappings inside lists are not supported")
-            items.append(scalar(body))
             i += 1
+            if ":" in body and not body.startswith(("'", '"', "[", "{")):
+                key, sep, rest = _split_key(body)
+                nested = i < len(rows) and rows[i][0] > indent
+                if not sep or nested:
+                    raise YamlSubsetError("mappings inside lists are not supported")
+                items.append({key: scalar(rest)})  # `- model: resnet` (Hydra defaults)
+                continue
+            items.append(scalar(body))
         return items, i
     out: dict[str, Any] = {}
     while i < len(rows) and rows[i][0] == indent:
