@@ -215,8 +215,19 @@ def _bilinear(call: Call, ctx: _Ctx) -> OpCost:
     return OpCost(saves_inputs=(0, 1), matmul=True)
 
 
+# cuDNN convolution workspace, forward and backward: about the bytes of the input plus the
+# output (the heuristics' kernels without cudnn.benchmark convert NCHW activations to the
+# layout the tensor-core kernels want, and back). gpu-truth: tiny_unet_128's forward peak is
+# 6 MiB/sample above its saved tensors at the 64->32 channel 128x128 conv (input 4 + output 2),
+# cifar_cnn_nobn's is twice a 32 MiB activation at batch 256; without it both are 8-27% low.
+CONV_WORKSPACE_FACTOR = 1.0
+
+
 def _conv(call: Call, ctx: _Ctx) -> OpCost:
-    return OpCost(saves_inputs=(0,), conv=True)
+    io = ctx.numel(call.inputs[0]) + ctx.numel(call.outputs[0])
+    elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
+    ws = int(CONV_WORKSPACE_FACTOR * io * elem)
+    return OpCost(saves_inputs=(0,), conv=True, fwd_temp=ws, bwd_temp=ws)
 
 
 def _batchnorm(call: Call, ctx: _Ctx) -> OpCost:
