@@ -606,6 +606,7 @@ def simulate(
     ckpt_roots: dict[int, set[int]] = {}
     eval_peak = live
     fwd_at = bwd_at = -1
+    cast_compute: dict[int, int] = {}  # call -> element size its autocast-cast inputs got
 
     for i, c in enumerate(calls):
         cost = op_cost(c, ctx)
@@ -628,6 +629,8 @@ def simulate(
             for k, t in enumerate(c.inputs):
                 if tensors[t].is_float and in_elems[k] != compute:
                     casts.append((k, ctx.numel(t) * compute))
+            if casts:
+                cast_compute[i] = compute
             if c.op in LOWER_PRECISION_OPS and call_weight_numel[i]:
                 copies = call_weight_numel[i] * prec.autocast_bytes
                 prof.autocast_weight_copies += copies
@@ -769,7 +772,15 @@ def simulate(
             ):
                 grads.setdefault(g, 0)  # shares the incoming gradient's buffer
                 continue
-            b = ctx.numel(t) * ctx.elem.get(t, prec.float_bytes)
+            own = ctx.elem.get(t, prec.float_bytes)
+            b = ctx.numel(t) * own
+            cc = cast_compute.get(i)
+            if cc is not None and tensors[t].is_float and cc != own:
+                # the gradient comes out in the op's autocast dtype; ToCopyBackward casts it
+                # back afterwards. Widening (fp16 logits into fp32 log_softmax): the fp32
+                # gradient is what exists at the op (gpu-truth AMP language models peak there);
+                # narrowing (fp32 input into an fp16 matmul): both exist at the cast.
+                transient += ctx.numel(t) * (cc - own if cc > own else cc)
             if grads.get(g):
                 transient += b  # a second consumer: accumulated into the existing buffer
             else:
