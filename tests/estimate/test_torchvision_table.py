@@ -85,3 +85,20 @@ def test_loader_api() -> None:
     assert lookup_model("resnet1000") is None
     info = table_info()
     assert "models" not in info and "torch_version" in info
+
+
+def test_server_side_stays_pure_and_cheap() -> None:
+    """The catalog and the table never import torch, and load in well under the edit budget."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from gpulens.estimate import layers, torchvision_models as tv\n"
+        "tv.lookup_model('resnet18'); layers.build('Transformer').params\n"
+        "print('torch' in sys.modules, time.perf_counter() - t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, seconds = out.stdout.split()
+    assert imported == "False"
+    assert float(seconds) < 2.0
