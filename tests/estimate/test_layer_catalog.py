@@ -361,6 +361,11 @@ CASES: list[Case] = [
     C(M("Unfold", 3, 2, 1, 2), (2, 5, 9, 8)),
     C(M("Fold", output_size=(4, 5), kernel_size=(2, 2)), (1, 12, 12)),
     C(M("Fold", (9, 8), 3, 2, 1, 2), (2, 45, 12)),
+    # Distances
+    C(M("CosineSimilarity"), (100, 128), (100, 128)),
+    C(M("CosineSimilarity", dim=-1, eps=1e-6), (4, 1, 16), (5, 16)),
+    C(M("PairwiseDistance"), (100, 128), (100, 128)),
+    C(M("PairwiseDistance", keepdim=True), (3, 100, 128), (100, 128)),
     # Losses
     C(M("CrossEntropyLoss"), (8, 5), (8,), options={"target": "class", "classes": 5}),
     C(M("CrossEntropyLoss", reduction="none"), (8, 5), (8,), options={"target": "class", "classes": 5}),
@@ -605,6 +610,8 @@ BROKEN: list[Case] = [
     C(M("BCELoss"), (8, 3), (8, 1), options={"target": "prob"}),
     C(M("BCEWithLogitsLoss"), (8, 3), (8,)),
     C(M("MSELoss"), (8, 3), (8, 4)),
+    C(M("CosineSimilarity", 2), (4, 5), (4, 5)),
+    C(M("PairwiseDistance"), (4, 5), (4, 6)),
     C(M("ReLU", 1, 2), (2, 3)),
 ]  # fmt: skip
 

@@ -1989,6 +1989,27 @@ def _fold_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str,
 _register("Unfold", "kernel_size, dilation=1, padding=0, stride=1", forward=_unfold_fwd)
 _register("Fold", "output_size, kernel_size, dilation=1, padding=0, stride=1", forward=_fold_fwd)
 
+
+def _cosine_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str, Any]) -> Shape:
+    """Broadcast the two inputs, then reduce ``dim``."""
+    x1 = _one(info, inputs, 2)
+    both = broadcast(x1, _tensor(info, inputs[1], "x2"))
+    dim = wrap_dim(info.args.integer("dim"), len(both))
+    return (*both[:dim], *both[dim + 1 :])
+
+
+def _pairwise_fwd(info: LayerInfo, inputs: tuple[Output, ...], options: Mapping[str, Any]) -> Shape:
+    """Distance over the last dimension (kept as 1 with keepdim)."""
+    x1 = _one(info, inputs, 2)
+    both = broadcast(x1, _tensor(info, inputs[1], "x2"))
+    if not both:
+        return ()
+    return (*both[:-1], 1) if info.args.flag("keepdim") else both[:-1]
+
+
+_register("CosineSimilarity", "dim=1, eps=1e-08", forward=_cosine_fwd)
+_register("PairwiseDistance", "p=2.0, eps=1e-06, keepdim=False", forward=_pairwise_fwd)
+
 # --------------------------------------------------------------------------------------------
 # Loss modules: no parameters; an optional class-weight tensor is a buffer of unknown shape.
 # --------------------------------------------------------------------------------------------
