@@ -441,6 +441,17 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             _wait_view_text(page, "24 it/epoch", HINT_TIMEOUT_MS)
             _wait_view_text(page, "120 it", HINT_TIMEOUT_MS)
             timings["settings_to_hints_s"] = time.monotonic() - started
+
+            # gpulens.language: the hovers switch to Simplified Chinese.
+            workspace_settings.write_text(json.dumps({**interpreter, "gpulens.language": "zh-cn"}))
+            _wait_view_text(page, "12 it/epoch", HINT_TIMEOUT_MS)
+            zh = _hover(
+                page,
+                loader_line,
+                ["BATCH_SIZE", "batch_size"],
+                [re.compile(r"[\u4e00-\u9fff]"), re.compile(r"\b100\b")],
+            )
+            assert "批" in zh, zh
         except BaseException:
             artifacts = _save_artifacts(page, server)
             print(f"\nvscode e2e failed: screenshot and logs in {artifacts}")
