@@ -822,6 +822,8 @@ def analyze_source(
 ) -> Analysis:
     file = path or "<untitled>"
     overrides = dict(overrides or {})
+    if world_size is not None and (isinstance(world_size, bool) or world_size < 1):
+        world_size = None  # not a GPU count: ignore rather than divide by it
     if world_size is None and "world_size" in overrides:
         w = normalise(overrides["world_size"])
         if isinstance(w, int) and not isinstance(w, bool) and w > 0:
