@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 bash scripts/setup_vscode_e2e.sh
+# The catalog and activation tests compare with torch itself (CPU build; the server never
+# imports it). 2.13.0 is the CPU wheel this machine kind keeps on disk: no multi-GB download.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    echo "==> installing CPU torch for the tests"
+    .venv/bin/python -m pip install --quiet torch==2.13.0
+fi
 
 echo "==> static checks"
 .venv/bin/ruff check .
