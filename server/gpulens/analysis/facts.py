@@ -114,6 +114,63 @@ class Iterations:
         }
 
 
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer of a model as the reader understood it (issue 3's ``layers`` entries).
+
+    ``output_shape`` includes the batch dimension (the script's batch size when known, else
+    None in that position); None when the forward could not be followed, with ``reason``.
+    """
+
+    name: str
+    type: str
+    line: int | None
+    params: int | None
+    output_shape: tuple[int | None, ...] | None = None
+    span: Span | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "line": self.line,
+            "params": self.params,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+        }
+
+
+@dataclass
+class ModelSummary:
+    """A model the script builds: its parameters and layers, and whether the script trains it.
+
+    ``trace`` is the estimator's forward trace (``gpulens.estimate.graph.ForwardTrace``) or
+    the torchvision table's costs (``gpulens.estimate.memory.ModelCosts``), typed loosely here
+    so that this module stays a leaf of the import graph.
+    """
+
+    name: str
+    line: int | None
+    params: int | None
+    trainable_params: int | None
+    layers: list[LayerSummary] = field(default_factory=list)
+    span: Span | None = None
+    trained: bool = True
+    trace: Any = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "line": self.line,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "trained": self.trained,
+            "reason": self.reason,
+            "layers": [layer.to_json() for layer in self.layers],
+        }
+
+
 @dataclass
 class Analysis:
     """Everything the static reader found in one script."""
@@ -124,6 +181,14 @@ class Analysis:
     mentions: list[Mention] = field(default_factory=list)
     #: A syntax error (or other reason the text could not be fully read), if any.
     error: str | None = None
+    #: The models the script builds (issue 3); empty when none was recognised.
+    models: list[ModelSummary] = field(default_factory=list)
+    #: Unique parameters of the models the script trains; None when unknown.
+    params_total: int | None = None
+    #: The static training-memory estimate (``gpulens.estimate.memory.MemoryEstimate``), or
+    #: None with ``memory_reason`` saying what is missing.
+    memory: Any = None
+    memory_reason: str | None = None
 
     def fact(self, name: str) -> Fact:
         return self.facts.get(name) or Fact.unknown(name, "not analysed")
@@ -137,4 +202,8 @@ class Analysis:
             "facts": {name: fact.to_json() for name, fact in self.facts.items()},
             "iterations": self.iterations.to_json(),
             "error": self.error,
+            "models": [model.to_json() for model in self.models],
+            "params_total": self.params_total,
+            "memory": self.memory.as_json() if self.memory is not None else None,
+            "memory_reason": self.memory_reason,
         }
