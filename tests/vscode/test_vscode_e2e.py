@@ -137,8 +137,9 @@ def _require_tools() -> None:
 
 
 @pytest.fixture
-def code_server(vsix: Path, tmp_path: Path) -> Iterator[CodeServer]:
-    _require_tools()
+def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CodeServer]:
+    _require_tools()  # before building the .vsix, so that a skip is quick
+    vsix: Path = request.getfixturevalue("vsix")
     timings: dict[str, float] = {}
     base = tmp_path / "cs"
     user_dir, ext_dir, folder = base / "user", base / "ext", tmp_path / "project"

@@ -22,7 +22,7 @@ DIST = ROOT / "dist"
 BUILD_VSIX = ROOT / "scripts" / "build_vsix.sh"
 SETUP_E2E = ROOT / "scripts" / "setup_vscode_e2e.sh"
 E2E_CACHE = ROOT / ".cache" / "e2e"
-CODE_SERVER = E2E_CACHE / "code-server.sh"
+CODE_SERVER = Path(os.environ.get("GPULENS_CODE_SERVER", E2E_CACHE / "code-server.sh"))
 CHROMIUM = Path(os.environ.get("GPULENS_CHROMIUM", "/usr/bin/chromium"))
 EXAMPLE = ROOT / "examples" / "classic_train.py"
 
