@@ -44,7 +44,9 @@ log "node24: $("$NODE24_PKG/bin/node" --version)"
 if [ ! -f "$CS_MARKER" ] || [ ! -x "$CS_DIR/node_modules/.bin/code-server" ]; then
   log "installing code-server@$CS_VERSION into $CS_DIR (about 2-3 min)"
   mkdir -p "$CS_DIR"
-  [ -f "$CS_DIR/package.json" ] || echo '{"private":true}' > "$CS_DIR/package.json"
+  # npm 11 may block dependencies' install scripts unless allowed: code-server's postinstall
+  # builds its native modules (node-gyp against Node 24's headers).
+  echo '{"private":true,"allowScripts":{"code-server":true,"argon2":true}}' > "$CS_DIR/package.json"
   (
     cd "$CS_DIR"
     export PATH="$NODE24_PKG/bin:$PATH"
