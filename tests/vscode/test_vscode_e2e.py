@@ -406,11 +406,12 @@ def test_vscode_shows_iteration_hints_and_hovers(code_server: CodeServer) -> Non
             page.wait_for_function(SHOWS_GPULENS_LOG_JS, timeout=15_000)
             log = _gpulens_log(server)
             assert "activating" in log and "Server started" in log, log[-2000:]
-            source = "python extension" if server.python_stub else "setting"
-            assert f"Interpreter ({source}): {server.python}" in log, log[-2000:]
+            origin = "python extension" if server.python_stub else "setting"
+            assert f"Interpreter ({origin}): {server.python}" in log, log[-2000:]
 
-            # The restart command, then a change of gpulens.interpreter, each restart the server;
-            # the hints come back from the new server.
+            # The restart command, a change of the Python extension's environment, and a change
+            # of gpulens.interpreter each restart the server (the next step shows that the last
+            # one answers).
             started = time.monotonic()
             _run_command(page, "gpulens: Restart Server")
             _wait_log_count(server, "Server started", 2)
