@@ -15,14 +15,13 @@ export const SERVER_NAME = "gpulens";
 
 /**
  * Folders put in front of PYTHONPATH: the pure-Python dependencies and the gpulens package
- * bundled into the .vsix (bundled/libs), and, when the extension runs from a source checkout,
- * the checkout's server/ folder.
+ * bundled into the .vsix (bundled/libs). When the extension runs from a source checkout, the
+ * checkout's server/ folder comes first, so that its gpulens wins over a bundled copy.
  */
 export function serverPythonPath(extensionPath: string): string[] {
   const candidates = [path.join(extensionPath, "bundled", "libs")];
-  const source = path.join(extensionPath, "server", "gpulens");
-  if (fs.existsSync(source)) {
-    candidates.push(path.join(extensionPath, "server"));
+  if (fs.existsSync(path.join(extensionPath, "server", "gpulens", "__init__.py"))) {
+    candidates.unshift(path.join(extensionPath, "server"));
   }
   return candidates.filter((dir) => fs.existsSync(dir));
 }
