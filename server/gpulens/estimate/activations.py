@@ -47,8 +47,8 @@ LOWER_PRECISION_OPS = frozenset(
         "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
         "ConvTranspose3d", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "PReLU",
         "linear", "conv1d", "conv2d", "conv3d", "matmul", "mm", "bmm", "addmm", "baddbmm",
-        "einsum", "prelu", "sdpa", "MultiheadAttention", "LSTM", "GRU", "RNN", "LSTMCell",
-        "GRUCell", "RNNCell",
+        "einsum", "prelu", "sdpa", "scaled_dot_product_attention", "MultiheadAttention",
+        "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell",
     }
 )  # fmt: skip
 # ... and these are forced to fp32 (their inputs are cast up, their outputs are fp32).
@@ -57,7 +57,8 @@ FP32_OPS = frozenset(
         "LayerNorm", "GroupNorm", "RMSNorm", "layer_norm", "group_norm", "softmax", "Softmax",
         "log_softmax", "LogSoftmax", "nll_loss", "cross_entropy", "bce_with_logits", "mse_loss",
         "l1_loss", "smooth_l1_loss", "Softplus", "softplus", "exp", "log", "pow", "sum",
-        "cumsum", "norm", "logsumexp", "Softmin",
+        "cumsum", "norm", "logsumexp", "Softmin", "CrossEntropyLoss", "MSELoss",
+        "BCEWithLogitsLoss", "L1Loss",
     }
 )  # fmt: skip
 
@@ -248,14 +249,14 @@ def _instancenorm(call: Call, ctx: _Ctx) -> OpCost:
 
 
 def _layernorm(call: Call, ctx: _Ctx) -> OpCost:
-    shape = call.layer.args.raw("normalized_shape") if call.layer is not None else None
+    shape = _arg(call, "normalized_shape", None)
     k = len(shape) if isinstance(shape, (tuple, list)) else 1
     rows = _rows(ctx, call.inputs[0], k)
     return OpCost(saves_inputs=(0,), extras=[("mean, rstd", 2 * rows * 4)])
 
 
 def _rmsnorm(call: Call, ctx: _Ctx) -> OpCost:
-    shape = call.layer.args.raw("normalized_shape") if call.layer is not None else None
+    shape = _arg(call, "normalized_shape", None)
     k = len(shape) if isinstance(shape, (tuple, list)) else 1
     rows = _rows(ctx, call.inputs[0], k)
     return OpCost(saves_inputs=(0,), extras=[("rstd", rows * 4)])
@@ -425,6 +426,13 @@ def _two_inputs(call: Call, ctx: _Ctx) -> OpCost:
     return OpCost(saves_inputs=(0, 1), compute_bytes=4)
 
 
+def _cross_entropy(call: Call, ctx: _Ctx) -> OpCost:
+    """``F.cross_entropy`` as one call: log_softmax's fp32 output and the target are kept."""
+    n = ctx.numel(call.inputs[0])
+    return OpCost(saves_inputs=(1,), extras=[("log_softmax", n * 4)], compute_bytes=4,
+                  fwd_temp=0)  # fmt: skip
+
+
 def _unknown(call: Call, ctx: _Ctx) -> OpCost:
     # Not modelled: assume it keeps its output (the usual case for elementwise ops).
     return OpCost(saves_outputs=(0,), known=False)
@@ -452,6 +460,11 @@ RULES: dict[str, RuleFn] = {
     "l1_loss": _two_inputs, "smooth_l1_loss": _two_inputs,
     "mul": _mul, "div": _mul, "matmul": _matmul, "bmm": _matmul, "mm": _matmul,
     "sdpa": _sdpa, "MultiheadAttention": _mha, "LSTM": _rnn, "GRU": _rnn, "RNN": _rnn,
+    "cross_entropy": _cross_entropy, "CrossEntropyLoss": _cross_entropy,
+    "scaled_dot_product_attention": _sdpa, "batch_norm": _batchnorm, "group_norm": _groupnorm,
+    "sum": _nothing, "zeros": _nothing, "ones": _nothing, "randn": _nothing,
+    "pad": _nothing, "relu_": _activation,
+    "MSELoss": _two_inputs, "BCEWithLogitsLoss": _two_inputs, "L1Loss": _two_inputs,
     "contiguous": _nothing, "clone": _nothing, "to": _nothing, "float": _nothing,
     "mean": _nothing, "arange": _nothing, "PixelShuffle": _view, "PixelUnshuffle": _view,
     "Upsample": _nothing, "interpolate": _nothing, "ZeroPad2d": _nothing,

@@ -225,7 +225,38 @@ class TraceBuilder:
     def module(
         self, layer: LayerInfo, *inputs: int, name: str = "", line: int | None = None
     ) -> tuple[int, ...]:
-        """``layer(*inputs)``: every tensor output (an LSTM gives out, h_n, c_n)."""
+        """``layer(*inputs)``: every tensor output (an LSTM gives out, h_n, c_n).
+
+        Containers whose forward is known are expanded into the calls they make (an
+        ``nn.Sequential``, ``nn.TransformerEncoder``/``EncoderLayer``), so each leaf gets its
+        own memory rule; ``Flatten``/``Unflatten`` are views and ``Identity`` is nothing."""
+        kids = dict(layer.children)
+        prefix = f"{name}." if name else ""
+        if layer.kind == "Identity" and inputs:
+            return (inputs[0],)
+        if layer.kind == "Sequential" and len(inputs) == 1:
+            x = inputs[0]
+            for cname, child in layer.children:
+                x = self.module(child, x, name=f"{prefix}{cname}", line=line)[0]
+            return (x,)
+        if layer.kind == "TransformerEncoderLayer" and inputs:
+            return (self.transformer_encoder_layer(layer, inputs[0], name),)
+        if layer.kind == "TransformerEncoder" and inputs and "layers" in kids:
+            x = inputs[0]
+            for cname, child in kids["layers"].children:
+                x = self.transformer_encoder_layer(child, x, f"{prefix}layers.{cname}")
+            if "norm" in kids:
+                x = self.layer(kids["norm"], x, name=f"{prefix}norm")
+            return (x,)
+        if layer.kind in ("Flatten", "Unflatten") and len(inputs) == 1:
+            try:
+                shp = layer.output_shape(self.shape(inputs[0]))
+            except CatalogError as exc:
+                self.trace.incomplete(f"{name or layer.kind}: {exc}")
+                shp = self.shape(inputs[0])
+            out = self.op(layer.kind, inputs, shp, view=True, name=name, line=line)
+            self.trace.calls[-1].layer = layer
+            return (out,)
         shapes: list[Output] = [self.shape(i) for i in inputs]
         try:
             result: Output = layer.forward(*shapes)
@@ -417,14 +448,7 @@ def sequential_trace(
     b = TraceBuilder()
     x = b.input((None, *input_shape), dtype=input_dtype)
     for name, layer in chain:
-        if layer.kind == "Flatten":
-            start = int(layer.args.get("start_dim", 1))
-            x = b.flatten(x, start)
-            b.trace.calls[-1].layer = layer
-            continue
-        if layer.kind == "Identity":
-            continue
-        x = b.layer(layer, x, name=name)
+        x = b.module(layer, x, name=name)[0]
     b.output(x)
     _add_loss(b, x, loss, target_shape)
     modules = [root] if root is not None else [m for _, m in chain]
