@@ -206,3 +206,29 @@ def test_lstm_rule_is_cuda_only() -> None:
     trace = sequential_trace([build("LSTM", (8, 16), {"batch_first": True})], (5, 8), loss=None)
     assert simulate(trace, 2, "fp32", device="cpu").unknown_ops == ["LSTM"]
     assert simulate(trace, 2, "fp32", device="cuda").unknown_ops == []
+
+
+@pytest.mark.parametrize(("batch", "norm_first"), [(2, False), (3, True)])
+def test_transformer_encoder_layer_expansion(batch: int, norm_first: bool) -> None:
+    """The builder's expansion of nn.TransformerEncoderLayer (training, dropout 0) keeps the
+    same bytes as torch's own forward."""
+    kw = {"dropout": 0.0, "batch_first": True, "norm_first": norm_first}
+    layer = nn.TransformerEncoderLayer(32, 4, 64, **kw).train()
+    x = torch.randn(batch, 9, 32, requires_grad=True)
+    params = list(layer.parameters())
+    expected = torch_saved_bytes(layer, x, params=params)
+    info = build("TransformerEncoderLayer", (32, 4, 64), kw)
+    tb = TraceBuilder()
+    xi = tb.input((None, 9, 32))
+    tb.module(info, xi)
+    prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
+    assert prof.saved_for_backward == expected
+
+
+def test_flatten_and_identity_are_free() -> None:
+    trace = sequential_trace(
+        [build("Identity"), build("Flatten"), build("Linear", (12, 3))], (3, 4), loss=None
+    )
+    assert [c.op for c in trace.calls] == ["Flatten", "Linear"]
+    flat = trace.calls[0].outputs[0]
+    assert trace.root(flat) == trace.inputs[0]

@@ -234,6 +234,8 @@ class TraceBuilder:
         prefix = f"{name}." if name else ""
         if layer.kind == "Identity" and inputs:
             return (inputs[0],)
+        if layer.kind in _DROPOUTS and inputs and _zero(layer.args.get("p", 0.5)):
+            return (inputs[0],)  # dropout(p=0) returns its input tensor itself
         if layer.kind == "Sequential" and len(inputs) == 1:
             x = inputs[0]
             for cname, child in layer.children:
@@ -411,6 +413,15 @@ class TraceBuilder:
     def finish(self, modules: Sequence[LayerInfo] = ()) -> ForwardTrace:
         self.trace.modules = list(modules)
         return self.trace
+
+
+_DROPOUTS = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}
+)
+
+
+def _zero(p: Any) -> bool:
+    return isinstance(p, (int, float)) and not isinstance(p, bool) and p == 0
 
 
 def _flatten_output(out: Output) -> list[tuple[Dim, ...]]:
