@@ -18,8 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
 
 from gpulens.estimate.graph import ForwardTrace, TraceBuilder, sequential_trace
 from gpulens.estimate.layers import LayerInfo, build
-from gpulens.estimate.memory import ModelCosts
-from gpulens.estimate.torchvision_models import lookup_model
+from gpulens.estimate.memory import ModelCosts, torchvision_costs
 
 
 def mlp(
@@ -173,21 +172,11 @@ def conv_audio() -> ForwardTrace:
 
 
 def torchvision(name: str) -> ModelCosts:
-    m = lookup_model(name)
-    if m is None:
+    """A torchvision model at its table input size (what calib.py trains)."""
+    costs = torchvision_costs(name)
+    if costs is None:
         raise KeyError(name)
-    c, h, w = m.input_size
-    n_tensors = 2 * sum(1 for _ in range(1))  # unknown here; the 512 B rounding is negligible
-    return ModelCosts(
-        name=name,
-        params=m.params,
-        trainable_params=m.trainable_params,
-        buffer_bytes=m.buffer_bytes,
-        saved_bytes_per_sample=m.saved_bytes_per_sample,
-        input_bytes_per_sample=c * h * w * 4,
-        output_elems_per_sample=m.num_classes,
-        param_tensors=n_tensors,
-    )
+    return costs
 
 
 CUSTOM = {

@@ -146,3 +146,15 @@ def test_incomplete_trace_says_why() -> None:
     t = sequential_trace([build("Linear", (10, 10))], (None,))  # type: ignore[arg-type]
     e = estimate_training_memory(t, 4, "fp32", "SGD")
     assert not e.complete and e.reasons
+
+
+def test_torchvision_costs_scale_with_pixels() -> None:
+    from gpulens.estimate.memory import torchvision_costs
+
+    ref = torchvision_costs("resnet18")
+    small = torchvision_costs("resnet18", num_classes=10, input_size=(3, 112, 112))
+    assert ref is not None and small is not None
+    assert small.params == ref.params - 990 * 513
+    assert small.saved_bytes_per_sample == pytest.approx(ref.saved_bytes_per_sample / 4, rel=0.01)
+    e = estimate_training_memory(ref, 64, "fp32", {"class": "SGD", "momentum": 0.9})
+    assert 1400 * MIB < e.peak_allocated < 1700 * MIB  # measured on an H200: 1,561 MiB

@@ -38,6 +38,7 @@ __all__ = [
     "estimate_training_memory",
     "max_batch_size",
     "optimizer_factors",
+    "torchvision_costs",
 ]
 
 MIB = 1 << 20
@@ -205,6 +206,36 @@ class ModelCosts:
     uses_matmul: bool = True
     uses_conv: bool = True
     matmul_weight_fraction: float = 1.0
+
+
+def torchvision_costs(
+    name: str, num_classes: int | None = None, input_size: tuple[int, int, int] | None = None
+) -> ModelCosts | None:
+    """``models.<name>(num_classes=...)`` at ``input_size`` (C, H, W) from the torchvision table.
+
+    Saved bytes scale with the pixel count when the input differs from the table's (conv nets
+    keep activations per pixel; ViT-like models only accept their own size and keep theirs)."""
+    from gpulens.estimate.torchvision_models import lookup_model
+
+    m = lookup_model(name)
+    if m is None:
+        return None
+    classes = num_classes or m.num_classes
+    params = m.params_for(classes)
+    if params is None:
+        params = m.params
+    c, h, w = input_size or m.input_size
+    ref_c, ref_h, ref_w = m.input_size
+    ratio = 1.0 if m.fixed_input_size else (h * w) / (ref_h * ref_w)
+    return ModelCosts(
+        name=name,
+        params=params,
+        trainable_params=params - (m.params - m.trainable_params),
+        buffer_bytes=m.buffer_bytes,
+        saved_bytes_per_sample=int(m.saved_bytes_per_sample * ratio),
+        input_bytes_per_sample=c * h * w * 4,
+        output_elems_per_sample=classes,
+    )
 
 
 @dataclass
