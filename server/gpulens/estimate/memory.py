@@ -225,7 +225,7 @@ def torchvision_costs(
     if params is None:
         params = m.params
     c, h, w = input_size or m.input_size
-    ref_c, ref_h, ref_w = m.input_size
+    _, ref_h, ref_w = m.input_size
     ratio = 1.0 if m.fixed_input_size else (h * w) / (ref_h * ref_w)
     return ModelCosts(
         name=name,
