@@ -557,6 +557,58 @@ def _label(call: Call, i: int) -> str:
     return f"{call.name or call.op} (call {i})"
 
 
+@dataclass
+class _Structure:
+    """Batch- and precision-independent facts about a trace, computed once per trace."""
+
+    root: list[int]
+    per_sample: list[int]
+    fixed: list[int]
+    is_float: list[bool]
+    dtype_bytes: list[int]  # 0 for "float" (decided by the precision)
+    base: list[int]
+    last_use: dict[int, int]
+    pinned: frozenset[int]
+    weight_numel: list[int]
+    trainable_numel: list[int]
+
+
+def _structure(trace: ForwardTrace) -> _Structure:
+    key = len(trace.calls), len(trace.tensors)
+    hit = trace.cache.get("structure")
+    if hit is not None and hit[0] == key:
+        st: _Structure = hit[1]
+        return st
+    tensors = trace.tensors
+    root = [trace.root(t.id) for t in tensors]
+    per_sample, fixed = [], []
+    for t in tensors:
+        a, b = t.numel()
+        per_sample.append(a)
+        fixed.append(b)
+    last_use: dict[int, int] = {}
+    for i, c in enumerate(trace.calls):
+        for tid in c.inputs:
+            last_use[root[tid]] = i
+        for tid in c.outputs:
+            last_use.setdefault(root[tid], i)
+    weights, trainable = _param_numels(trace)
+    st = _Structure(
+        root=root,
+        per_sample=per_sample,
+        fixed=fixed,
+        is_float=[t.is_float for t in tensors],
+        dtype_bytes=[0 if t.dtype == "float" else DTYPE_BYTES.get(t.dtype, 4) for t in tensors],
+        base=[-1 if t.base is None else t.base for t in tensors],
+        last_use=last_use,
+        pinned=frozenset(root[t] for t in (*trace.inputs, *trace.outputs)),
+        weight_numel=weights,
+        trainable_numel=trainable,
+    )
+    trace.cache["structure"] = (key, st)
+    return st
+
+
 def simulate(
     trace: ForwardTrace,
     batch: int,
@@ -569,173 +621,195 @@ def simulate(
     """Walk one training (or, ``train=False``, ``no_grad`` eval) step at ``batch``.
 
     ``inputs_require_grad``: the float model inputs require grad (tests of single ops; data
-    batches do not)."""
+    batches do not). Results are memoised on the trace (a trace is built, then only read)."""
     prec = precision if isinstance(precision, Precision) else Precision.parse(precision)
+    st = _structure(trace)
+    memo_key = ("sim", batch, prec, device, train, inputs_require_grad)
+    memo = trace.cache.get(memo_key)
+    if memo is not None and memo[0] is st:
+        prof_memo: StepProfile = memo[1]
+        return prof_memo
+    prof = _walk(trace, st, batch, prec, device, train, inputs_require_grad)
+    trace.cache[memo_key] = (st, prof)
+    return prof
+
+
+def _walk(
+    trace: ForwardTrace,
+    st: _Structure,
+    batch: int,
+    prec: Precision,
+    device: str,
+    train: bool,
+    inputs_require_grad: bool,
+) -> StepProfile:
     ctx = _Ctx(trace, batch, prec, device, {})
     tensors = trace.tensors
     calls = trace.calls
     n_calls = len(calls)
     prof = StepProfile()
-    root = [trace.root(t.id) for t in tensors]
+    root = st.root
+    is_float = st.is_float
+    numel = [a * batch + b for a, b in zip(st.per_sample, st.fixed, strict=True)]
+    ctx.sizes = numel
+    fb = prec.float_bytes
+    ac = prec.autocast_bytes
+    # element size per tensor: fixed dtypes now, floats as the forward decides
+    elem = [d or fb for d in st.dtype_bytes]
+    ctx.elem = _ElemView(elem)  # type: ignore[assignment]
+    last_use = st.last_use
+    pinned = st.pinned
+    call_weight_numel = st.weight_numel
+    call_pgrad = [n * fb for n in st.trainable_numel]
 
-    # element sizes of the model inputs
-    for tid in trace.inputs:
-        node = tensors[tid]
-        ctx.elem[tid] = (
-            prec.float_bytes if node.dtype == "float" else DTYPE_BYTES.get(node.dtype, 4)
-        )
-
-    # last forward use of each storage; calls that save it
-    last_use: dict[int, int] = {}
-    for i, c in enumerate(calls):
-        for tid in c.inputs:
-            last_use[root[tid]] = i
-        for tid in c.outputs:
-            last_use.setdefault(root[tid], i)
-    pinned = {root[t] for t in trace.inputs} | {root[t] for t in trace.outputs}
-
-    # trainable parameter bytes per call (first use only: tied/shared weights count once)
-    pbytes = prec.float_bytes
-    weight_numel, trainable_numel = _param_numels(trace)
-    call_weight_numel = weight_numel
-    call_pgrad = [n * pbytes for n in trainable_numel]
-
-    requires_grad: dict[int, bool] = {
-        tid: inputs_require_grad and tensors[tid].is_float for tid in trace.inputs
-    }
+    requires_grad = [False] * len(tensors)
+    if inputs_require_grad:
+        for tid in trace.inputs:
+            requires_grad[tid] = is_float[tid]
     size: dict[int, int] = {}  # live storage root -> bytes
     live = 0
     for tid in trace.inputs:
-        b = ctx.nbytes(tid)
+        b = numel[tid] * elem[tid]
         size[root[tid]] = b
         live += b
     prof.inputs = live
-    # saved storages: root (or a synthetic negative key for extras) -> (bytes, earliest saver)
+    # saved storages: root (or a synthetic negative key for extras) -> [bytes, earliest saver]
     saved: dict[int, list[int]] = {}
     extra_key = -1
     costs: list[OpCost] = []
     ckpt_saved: dict[int, int] = {}  # checkpoint region -> bytes recomputed in backward
     ckpt_first: dict[int, int] = {}
     ckpt_roots: dict[int, set[int]] = {}
+    ckpt_made: dict[int, set[int]] = {}
     eval_peak = live
+    fwd_peak = 0
     fwd_at = bwd_at = -1
+    largest = 0
     cast_compute: dict[int, int] = {}  # call -> element size its autocast-cast inputs got
+    uses_matmul = uses_conv = False
 
     for i, c in enumerate(calls):
         cost = op_cost(c, ctx)
         costs.append(cost)
         if not cost.known and c.op not in prof.unknown_ops:
             prof.unknown_ops.append(c.op)
-        prof.uses_matmul |= cost.matmul
-        prof.uses_conv |= cost.conv
-        # element size this op computes in
-        in_elems = [ctx.elem.get(t, prec.float_bytes) for t in c.inputs]
-        float_in = [ctx.elem.get(t, prec.float_bytes) for t in c.inputs if tensors[t].is_float]
-        natural = max(float_in) if float_in else prec.float_bytes
-        compute = natural
-        casts: list[tuple[int, int]] = []  # (input position, bytes of the cast copy)
-        if prec.autocast_bytes is not None:
-            if c.op in LOWER_PRECISION_OPS:
-                compute = prec.autocast_bytes
-            elif c.op in FP32_OPS or cost.compute_bytes == 4:
+        uses_matmul = uses_matmul or cost.matmul
+        uses_conv = uses_conv or cost.conv
+        ins = c.inputs
+        outs = c.outputs
+        # element size this op computes in: the widest float input, or autocast's choice
+        compute = 0
+        rg = call_pgrad[i] > 0
+        for t in ins:
+            if is_float[t] and elem[t] > compute:
+                compute = elem[t]
+            if requires_grad[t]:
+                rg = True
+        if not compute:
+            compute = fb
+        cast_bytes = 0
+        casts: dict[int, int] | None = None  # input position -> bytes of the cast copy
+        if ac is not None:
+            op = c.op
+            lowp = op in LOWER_PRECISION_OPS
+            if lowp:
+                compute = ac
+            elif op in FP32_OPS or cost.compute_bytes == 4:
                 compute = 4
-            for k, t in enumerate(c.inputs):
-                if tensors[t].is_float and in_elems[k] != compute:
-                    casts.append((k, ctx.numel(t) * compute))
+            for k, t in enumerate(ins):
+                if is_float[t] and elem[t] != compute:
+                    if casts is None:
+                        casts = {}
+                    casts[k] = numel[t] * compute
+                    cast_bytes += casts[k]
             if casts:
                 cast_compute[i] = compute
-            if c.op in LOWER_PRECISION_OPS and call_weight_numel[i]:
-                copies = call_weight_numel[i] * prec.autocast_bytes
+            if lowp and call_weight_numel[i]:
+                copies = call_weight_numel[i] * ac
                 prof.autocast_weight_copies += copies
                 # the cached copy of the weight is what the op saves for its backward
                 saved[extra_key] = [copies, i]
                 extra_key -= 1
                 live += copies
-        for t in c.outputs:
-            node = tensors[t]
-            if not node.is_float:
-                ctx.elem[t] = DTYPE_BYTES.get(node.dtype, 8)
-            elif node.base is not None and node.base in ctx.elem:
-                ctx.elem[t] = ctx.elem[node.base]
-            else:
-                ctx.elem[t] = cost.out_bytes or compute
-        rg = bool(call_pgrad[i]) or any(requires_grad.get(t, False) for t in c.inputs)
-        for t in c.outputs:
-            requires_grad[t] = rg and tensors[t].is_float
-        # allocate
+        out_elem = cost.out_bytes or compute
         step_new = 0
-        for t in c.outputs:
+        for t in outs:
+            if is_float[t]:
+                bt = st.base[t]
+                elem[t] = elem[bt] if bt >= 0 else out_elem
+            requires_grad[t] = rg and is_float[t]
             r = root[t]
             if r not in size:
-                b = ctx.nbytes(t)
+                b = numel[t] * elem[t]
                 size[r] = b
                 step_new += b
-        cast_bytes = sum(b for _, b in casts)
-        extras_bytes = sum(b for _, b in cost.extras) if train else 0
-        during = live + step_new + cast_bytes + extras_bytes + cost.fwd_temp
-        if during > prof.fwd_peak:
-            prof.fwd_peak, fwd_at = during, i
-        live += step_new
-        eval_peak = max(eval_peak, live + cast_bytes + cost.fwd_temp)
-        # record what is saved
-        if train and rg and c.checkpoint is None:
-            cast_pos = {k: b for k, b in casts}
-            for k in cost.saves_inputs:
-                if k >= len(c.inputs):
-                    continue
-                if k in cast_pos:  # the cast copy is what the op keeps
-                    saved[extra_key] = [cast_pos.pop(k), i]
-                    extra_key -= 1
-                    live += saved[extra_key + 1][0]
-                    continue
-                r = root[c.inputs[k]]
-                if r in saved:
-                    saved[r][1] = min(saved[r][1], i)
-                else:
-                    saved[r] = [size.get(r, 0), i]
-            for k in cost.saves_outputs:
-                if k < len(c.outputs):
-                    r = root[c.outputs[k]]
-                    if r in saved:
-                        saved[r][1] = min(saved[r][1], i)
-                    else:
-                        saved[r] = [size.get(r, 0), i]
+        extras_bytes = 0
+        if train:
             for _, b in cost.extras:
-                saved[extra_key] = [b, i]
-                extra_key -= 1
-                live += b
-        elif train and rg and c.checkpoint is not None:
-            # checkpoint: keep only the region's inputs; the rest is recomputed in backward
-            reg = c.checkpoint
-            ckpt_first.setdefault(reg, i)
-            region_roots = ckpt_roots.setdefault(reg, set())
-            kept = [root[c.outputs[k]] for k in cost.saves_outputs if k < len(c.outputs)]
-            kept += [root[c.inputs[k]] for k in cost.saves_inputs if k < len(c.inputs)]
-            recomputed = extras_bytes
-            for r in kept:
-                if r not in region_roots and r not in saved:
-                    region_roots.add(r)
-                    recomputed += size.get(r, 0)
-            ckpt_saved[reg] = ckpt_saved.get(reg, 0) + recomputed
-            for t in c.inputs:
-                r = root[t]
-                produced_inside = any(
-                    calls[j].checkpoint == reg and t in calls[j].outputs
-                    for j in range(ckpt_first[reg], i)
-                )
-                if not produced_inside:
-                    if r in saved:
-                        saved[r][1] = min(saved[r][1], i)
-                    else:
+                extras_bytes += b
+        during = live + step_new + cast_bytes + extras_bytes + cost.fwd_temp
+        if during > fwd_peak:
+            fwd_peak, fwd_at = during, i
+        live += step_new
+        if live + cast_bytes + cost.fwd_temp > eval_peak:
+            eval_peak = live + cast_bytes + cost.fwd_temp
+        # record what is saved
+        if train and rg:
+            if c.checkpoint is None:
+                for k in cost.saves_inputs:
+                    if k >= len(ins):
+                        continue
+                    if casts and k in casts:  # the cast copy is what the op keeps
+                        saved[extra_key] = [casts.pop(k), i]
+                        live += saved[extra_key][0]
+                        extra_key -= 1
+                        continue
+                    r = root[ins[k]]
+                    sv = saved.get(r)
+                    if sv is None:
                         saved[r] = [size.get(r, 0), i]
+                    elif i < sv[1]:
+                        sv[1] = i
+                for k in cost.saves_outputs:
+                    if k < len(outs):
+                        r = root[outs[k]]
+                        if r not in saved:
+                            saved[r] = [size.get(r, 0), i]
+                for _, b in cost.extras:
+                    saved[extra_key] = [b, i]
+                    extra_key -= 1
+                    live += b
+            else:
+                # checkpoint: keep only the region's inputs; the rest is recomputed in backward
+                reg = c.checkpoint
+                ckpt_first.setdefault(reg, i)
+                region_roots = ckpt_roots.setdefault(reg, set())
+                made = ckpt_made.setdefault(reg, set())
+                kept = [root[outs[k]] for k in cost.saves_outputs if k < len(outs)]
+                kept += [root[ins[k]] for k in cost.saves_inputs if k < len(ins)]
+                recomputed = extras_bytes
+                for r in kept:
+                    if r not in region_roots and r not in saved:
+                        region_roots.add(r)
+                        recomputed += size.get(r, 0)
+                ckpt_saved[reg] = ckpt_saved.get(reg, 0) + recomputed
+                for t in ins:
+                    if t not in made:
+                        r = root[t]
+                        if r not in saved:
+                            saved[r] = [size.get(r, 0), i]
+                made.update(outs)
         # free what is dead after this call (not saved, not held by the loop)
-        for t in (*c.inputs, *c.outputs):
+        for t in (*ins, *outs):
             r = root[t]
-            if last_use.get(r, -1) <= i and r not in pinned and r not in saved and r in size:
+            if r in size and last_use.get(r, -1) <= i and r not in pinned and r not in saved:
                 live -= size.pop(r)
-        if step_new > prof.largest_activation:
-            prof.largest_activation = step_new
+        if step_new > largest:
+            largest = step_new
 
+    prof.fwd_peak = fwd_peak
+    prof.largest_activation = largest
+    prof.uses_matmul, prof.uses_conv = uses_matmul, uses_conv
     if fwd_at >= 0:
         prof.fwd_peak_at = _label(calls[fwd_at], fwd_at)
     prof.eval_peak = eval_peak
@@ -751,17 +825,16 @@ def simulate(
     for key, (_, first) in saved.items():
         by_call.setdefault(first, []).append(key)
     # gradient keys: a view's gradient is its base's (reshaping the gradient costs nothing)
-    gkey: dict[int, int] = {}
+    gkey = list(range(len(tensors)))
     for c, cost in zip(calls, costs, strict=True):
-        for t in c.outputs:
-            gkey[t] = gkey.get(c.inputs[0], c.inputs[0]) if (
-                cost.grad_alias and c.inputs and len(c.outputs) == 1
-                and ctx.numel(c.inputs[0]) == ctx.numel(t)
-            ) else t  # fmt: skip
+        if cost.grad_alias and c.inputs and len(c.outputs) == 1:
+            t = c.outputs[0]
+            if numel[c.inputs[0]] == numel[t]:
+                gkey[t] = gkey[c.inputs[0]]
     grads: dict[int, int] = {}
     live = end_forward
     pgrads = 0
-    prof.bwd_peak = end_forward
+    bwd_peak = end_forward
     prof.bwd_peak_at = "end of forward"
     done_ckpt: set[int] = set()
     for i in range(n_calls - 1, -1, -1):
@@ -770,30 +843,33 @@ def simulate(
         if c.checkpoint is not None and c.checkpoint not in done_ckpt:
             done_ckpt.add(c.checkpoint)
             live += ckpt_saved.get(c.checkpoint, 0)  # recomputed forward of the region
-        if not any(requires_grad.get(t, False) for t in c.outputs):
+        flows = False
+        for t in c.outputs:
+            if requires_grad[t]:
+                flows = True
+                break
+        if not flows:
             # nothing flows back through this call; release what it saved
             for key in by_call.get(i, ()):
                 live -= saved[key][0]
             continue
         transient = cost.bwd_temp
+        cc = cast_compute.get(i)
         for t in c.inputs:
-            if not requires_grad.get(t, False):
+            if not requires_grad[t]:
                 continue
-            g = gkey.get(t, t)
-            if cost.grad_alias and (
-                c.op in _SLICE_GRADS or ctx.numel(t) == ctx.numel(c.outputs[0])
-            ):
+            g = gkey[t]
+            if cost.grad_alias and (c.op in _SLICE_GRADS or numel[t] == numel[c.outputs[0]]):
                 grads.setdefault(g, 0)  # shares the incoming gradient's buffer
                 continue
-            own = ctx.elem.get(t, prec.float_bytes)
-            b = ctx.numel(t) * own
-            cc = cast_compute.get(i)
-            if cc is not None and tensors[t].is_float and cc != own:
+            own = elem[t]
+            b = numel[t] * own
+            if cc is not None and cc != own:
                 # the gradient comes out in the op's autocast dtype; ToCopyBackward casts it
                 # back afterwards. Widening (fp16 logits into fp32 log_softmax): the fp32
                 # gradient is what exists at the op (gpu-truth AMP language models peak there);
                 # narrowing (fp32 input into an fp16 matmul): both exist at the cast.
-                transient += ctx.numel(t) * (cc - own if cc > own else cc)
+                transient += numel[t] * (cc - own if cc > own else cc)
             if grads.get(g):
                 transient += b  # a second consumer: accumulated into the existing buffer
             else:
@@ -803,22 +879,31 @@ def simulate(
         pgrads += pg
         live += pg
         # fp16/bf16 weight gradients cast back to the fp32 parameters' dtype (autocast)
-        if prec.autocast_bytes is not None and c.op in LOWER_PRECISION_OPS:
-            transient += call_weight_numel[i] * prec.autocast_bytes
-        during = live + transient
-        if during > prof.bwd_peak:
-            prof.bwd_peak, bwd_at = during, i
+        if ac is not None and c.op in LOWER_PRECISION_OPS:
+            transient += call_weight_numel[i] * ac
+        if live + transient > bwd_peak:
+            bwd_peak, bwd_at = live + transient, i
         # the gradients of this call's outputs are consumed
         for t in c.outputs:
-            g = gkey.get(t, t)
-            if g == t and g in grads:
-                live -= grads.pop(g)
+            if gkey[t] == t and t in grads:
+                live -= grads.pop(t)
         for key in by_call.get(i, ()):
             live -= saved[key][0]
         if c.checkpoint is not None and ckpt_first.get(c.checkpoint) == i:
             live -= ckpt_saved.get(c.checkpoint, 0)
+    prof.bwd_peak = bwd_peak
     if bwd_at >= 0:
         prof.bwd_peak_at = _label(calls[bwd_at], bwd_at)
     prof.param_grads = pgrads
     prof.held_after_backward = sum(size.get(root[t], 0) for t in trace.outputs) + prof.inputs
     return prof
+
+
+class _ElemView:
+    """``ctx.elem.get(tid, default)`` for rules, over the walk's element-size list."""
+
+    def __init__(self, elem: list[int]) -> None:
+        self._elem = elem
+
+    def get(self, tid: int, default: int = 4) -> int:
+        return self._elem[tid] or default

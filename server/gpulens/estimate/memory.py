@@ -298,12 +298,23 @@ class _Part:
     reasons: list[str]
 
 
-def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -> _Part:
+def _param_sums(trace: ForwardTrace, fb: int) -> tuple[int, int, int]:
+    """(weight bytes rounded per tensor, trainable bytes, trainable tensors), cached."""
+    key = ("param_sums", fb, len(trace.calls))
+    hit = trace.cache.get(key)
+    if hit is not None:
+        sums: tuple[int, int, int] = hit
+        return sums
     params = trace.param_tensors()
-    fb = prec.float_bytes
     weights = sum(_round(t.nbytes(fb)) for t in params)
     trainable = sum(t.nbytes(fb) for t in params if not t.buffer and t.requires_grad)
     n_trainable = sum(1 for t in params if not t.buffer and t.requires_grad)
+    trace.cache[key] = (weights, trainable, n_trainable)
+    return weights, trainable, n_trainable
+
+
+def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -> _Part:
+    weights, trainable, n_trainable = _param_sums(trace, prec.float_bytes)
     prof = simulate(trace, batch, prec, train=train)
     reasons = list(trace.reasons)
     if prof.unknown_ops:
