@@ -123,7 +123,7 @@ class ForwardTrace:
     modules: list[LayerInfo] = field(default_factory=list)
     complete: bool = True
     reasons: list[str] = field(default_factory=list)
-    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def tensor(self, tid: int) -> TensorNode:
         return self.tensors[tid]
