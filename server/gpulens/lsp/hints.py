@@ -115,7 +115,7 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
     return "\n".join(lines)
 
 
-def _anchor(view: View, mention: Mention, encoding: str) -> tuple[int, int] | None:
+def mention_anchor(view: View, mention: Mention, encoding: str) -> tuple[int, int] | None:
     """Where a hint for ``mention`` goes in the current text: the end of its span when the span
     is on one line, else the end of its first line. None when that line has changed since."""
     line = view.map_line(mention.span.line)
@@ -154,11 +154,15 @@ def compute_hints(view: View, settings: Settings, locale: str, encoding: str) ->
             label = total_label(it, locale)
         else:
             continue
-        pos = _anchor(view, mention, encoding)
+        pos = mention_anchor(view, mention, encoding)
         if pos is None or (pos[0], pos[1], kind) in seen:
             continue
         seen.add((pos[0], pos[1], kind))
         hints.append(Hint(pos[0], pos[1], label, iterations_tooltip(view, locale, kind), kind))
+    from gpulens.lsp.costs import cost_hints
+
+    hints.extend(cost_hints(view, settings, locale, encoding))
+    # Stable: at one position the iteration hint comes first, then the memory hint.
     hints.sort(key=lambda h: (h.line, h.col))
     return hints
 

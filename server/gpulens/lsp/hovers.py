@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import re
 
-from gpulens.analysis.facts import Fact, Mention
+from gpulens.analysis.facts import Fact, Mention, Span
 from gpulens.lsp.concepts import OPTIMIZER_STATE, concept, ui
+from gpulens.lsp.costs import (
+    MEMORY_KINDS,
+    layer_at,
+    layer_brief,
+    layer_markdown,
+    memory_lines,
+    model_at,
+)
+from gpulens.lsp.costs import model_markdown as _model_markdown
 from gpulens.lsp.documents import View
 from gpulens.lsp.hints import zh_summary
 from gpulens.lsp.markdown import (
@@ -210,8 +219,41 @@ def hover_markdown(view: View, mention: Mention, locale: str) -> str:
         extra = args_line(view, locale)
         if extra:
             out += ["", extra]
+    if mention.kind in ("dropout", "activation"):
+        group = layer_at(view.analysis, mention.span.line, mention.span.col)
+        if group is not None:
+            out += ["", layer_brief(group, locale)]
+    if mention.kind in MEMORY_KINDS:
+        memory = memory_lines(view.analysis, locale)
+        if memory:
+            out += ["", *memory]
     if info:
         out += ["", "---", "", f"**{ui('meaning', locale)}** · {info.body}"]
     if view.stale_error:
         out += ["", f"_{escape(ui('stale', locale, error=view.stale_error))}_"]
     return "\n".join(out)
+
+
+def cost_hover_at(
+    view: View, line0: int, col: int, encoding: str, locale: str
+) -> tuple[str, Span] | None:
+    """A layer's or a model's hover at a client position (when no concept mention is there)."""
+    if not 0 <= line0 < len(view.lines):
+        return None
+    line = view.unmap_line(line0 + 1)
+    if line is None:
+        return None
+    byte_col = client_col_to_byte(view.lines[line0], col, encoding)
+    group = layer_at(view.analysis, line, byte_col)
+    model = model_at(view.analysis, line, byte_col)
+    if group is not None and group.first.span is not None:
+        return _with_stale(view, layer_markdown(group, locale), locale), group.first.span
+    if model is not None and model.span is not None:
+        return _with_stale(view, _model_markdown(view, model, locale), locale), model.span
+    return None
+
+
+def _with_stale(view: View, text: str, locale: str) -> str:
+    if view.stale_error:
+        return text + "\n\n" + f"_{escape(ui('stale', locale, error=view.stale_error))}_"
+    return text

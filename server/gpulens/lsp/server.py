@@ -21,7 +21,7 @@ from gpulens import __version__
 from gpulens.lsp import hints as hint_render
 from gpulens.lsp import textsync
 from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
-from gpulens.lsp.hovers import hover_markdown, mention_at
+from gpulens.lsp.hovers import cost_hover_at, hover_markdown, mention_at
 from gpulens.lsp.launch import launch_args
 from gpulens.lsp.positions import UTF8, UTF16, UTF32, byte_col_to_client
 from gpulens.lsp.settings import SECTION, Settings, effective_language, parse_settings
@@ -346,22 +346,27 @@ async def hover(ls: GpulensServer, params: types.HoverParams) -> types.Hover | N
         return None
     pos = params.position
     mention = mention_at(view, pos.line, pos.character, ls.encoding)
-    if mention is None:
-        return None
-    value = hover_markdown(view, mention, ls.locale)
+    if mention is not None:
+        value = hover_markdown(view, mention, ls.locale)
+        span = mention.span
+    else:
+        found = cost_hover_at(view, pos.line, pos.character, ls.encoding, ls.locale)
+        if found is None:
+            return None
+        value, span = found
     hover_range = None
-    line = view.map_line(mention.span.line)
-    end_line = view.map_line(mention.span.end_line)
+    line = view.map_line(span.line)
+    end_line = view.map_line(span.end_line)
     if line is not None and end_line is not None and end_line <= len(view.lines):
         enc = ls.encoding
         hover_range = types.Range(
             start=types.Position(
                 line=line - 1,
-                character=byte_col_to_client(view.lines[line - 1], mention.span.col, enc),
+                character=byte_col_to_client(view.lines[line - 1], span.col, enc),
             ),
             end=types.Position(
                 line=end_line - 1,
-                character=byte_col_to_client(view.lines[end_line - 1], mention.span.end_col, enc),
+                character=byte_col_to_client(view.lines[end_line - 1], span.end_col, enc),
             ),
         )
     return types.Hover(

@@ -18,6 +18,10 @@ class Settings:
 
     per_epoch_hints: bool = True
     total_hints: bool = True
+    #: Per-layer parameters and output shapes, and each model's total (``inlayHints.layers``).
+    layer_hints: bool = True
+    #: The training-memory estimate at the training loop (``inlayHints.memory``).
+    memory_hints: bool = True
     script_args: tuple[str, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
     world_size: int | None = None
@@ -69,6 +73,8 @@ def parse_settings(raw: object) -> Settings:
 
     per_epoch = boolean("inlayHints.perEpoch", defaults.per_epoch_hints)
     total = boolean("inlayHints.total", defaults.total_hints)
+    layers = boolean("inlayHints.layers", defaults.layer_hints)
+    memory = boolean("inlayHints.memory", defaults.memory_hints)
 
     script_args: tuple[str, ...] = ()
     args_value = _get(raw, "scriptArgs")
@@ -120,6 +126,8 @@ def parse_settings(raw: object) -> Settings:
     return Settings(
         per_epoch_hints=per_epoch,
         total_hints=total,
+        layer_hints=layers,
+        memory_hints=memory,
         script_args=script_args,
         overrides=overrides,
         world_size=world_size,
