@@ -77,6 +77,8 @@ def test_vsix_manifest(vsix: Path) -> None:
         "gpulens.interpreter",
         "gpulens.inlayHints.perEpoch",
         "gpulens.inlayHints.total",
+        "gpulens.inlayHints.layers",
+        "gpulens.inlayHints.memory",
         "gpulens.scriptArgs",
         "gpulens.overrides",
         "gpulens.worldSize",
