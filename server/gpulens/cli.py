@@ -16,6 +16,21 @@ from gpulens.sources import SourceReadError, read_source_file
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 
+#: The precision modes the memory estimate knows (``--precision``).
+PRECISIONS = ("fp32", "amp_fp16", "amp_bf16", "fp16", "bf16")
+#: Layer rows per model in the human report (``--json`` has them all).
+MAX_LAYER_ROWS = 40
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
 
 def _parse_override(text: str) -> tuple[str, object]:
     """`NAME=VALUE`, VALUE read as a Python literal when it is one (`1200`, `True`, `'x'`)."""
@@ -57,6 +72,18 @@ def _build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="supply or override a fact, e.g. --set dataset_size=1200 (repeatable)",
+    )
+    analyze_cmd.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="N",
+        help="estimate at this batch size instead of the script's (same as --set batch_size=N)",
+    )
+    analyze_cmd.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="estimate at this precision instead of the script's: fp32, AMP (autocast) fp16 or "
+        "bf16 with fp32 weights, or pure fp16/bf16 weights",
     )
     analyze_cmd.add_argument(
         "--world-size",
@@ -121,7 +148,130 @@ def format_report(analysis: Analysis) -> str:
         lines.append(f"  {it.explanation}")
     if it.reason:
         lines.append(f"  unknown because: {it.reason}")
+    lines += _models_section(analysis)
+    lines += _memory_section(analysis)
     return "\n".join(lines)
+
+
+def _table(
+    rows: list[tuple[str, ...]], indent: str = "  ", right: tuple[int, ...] = ()
+) -> list[str]:
+    """Rows as aligned columns (the first row is the header); ``right``: right-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out: list[str] = []
+    for k, row in enumerate(rows):
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        out.append((indent + "  ".join(cells)).rstrip())
+        if k == 0:
+            out.append(indent + "  ".join("-" * w for w in widths))
+    return out
+
+
+def _models_section(analysis: Analysis) -> list[str]:
+    from gpulens.units import fmt_int, fmt_params, fmt_shape
+
+    if not analysis.models:
+        return []
+    lines = ["", "models"]
+    for model in analysis.models:
+        where = f" (line {model.line})" if model.line is not None else ""
+        head = f"  {model.name}{where}: {fmt_int(model.params)} params"
+        if model.params is not None:
+            head += f" ({fmt_params(model.params)})"
+        if model.trainable_params is not None and model.trainable_params != model.params:
+            head += f", {fmt_int(model.trainable_params)} trainable"
+        if not model.trained:
+            head += ", not trained by this script"
+        lines.append(head)
+        if model.reason:
+            lines.append(f"    note: {model.reason}")
+        if model.layers:
+            rows: list[tuple[str, ...]] = [("layer", "type", "params", "output shape", "line")]
+            for layer in model.layers[:MAX_LAYER_ROWS]:
+                rows.append(
+                    (
+                        layer.name,
+                        layer.type,
+                        fmt_int(layer.params),
+                        fmt_shape(layer.output_shape),
+                        "" if layer.line is None else str(layer.line),
+                    )
+                )
+            lines += _table(rows, indent="    ", right=(2,))
+            rest = len(model.layers) - MAX_LAYER_ROWS
+            if rest > 0:
+                lines.append(f"    ... {rest:,} more layers (--json lists them all)")
+    if analysis.params_total is not None:
+        lines.append(f"  parameters trained: {fmt_int(analysis.params_total)}")
+    return lines
+
+
+#: The memory terms of the report, in the order they add up, with their labels.
+MEMORY_ROWS: tuple[tuple[str, str], ...] = (
+    ("weights", "weights"),
+    ("gradients", "gradients"),
+    ("optimizer_state", "optimizer state"),
+    ("activations", "activations"),
+    ("workspace", "workspace"),
+    ("peak_allocated", "peak allocated"),
+    ("overhead", "allocator overhead"),
+    ("peak_reserved", "peak reserved"),
+    ("cuda_context", "CUDA context"),
+    ("device_total", "device total"),
+    ("eval_peak_allocated", "eval (no_grad) peak"),
+)
+
+
+def _memory_section(analysis: Analysis) -> list[str]:
+    from gpulens.units import fmt_bytes, fmt_ratio
+    from gpulens.whatif import variants
+
+    memory = analysis.memory
+    if memory is None:
+        if not analysis.memory_reason:
+            return []
+        return [
+            "",
+            "memory (static estimate)",
+            f"  unknown because: {analysis.memory_reason}",
+            "  supply what is missing with a pragma, e.g. `# gpulens: input_shape=(3, 224, 224)`"
+            " or `# gpulens: batch_size=64`",
+        ]
+    optimizer = memory.optimizer or "no optimizer"
+    lines = [
+        "",
+        "memory (static estimate: from the source, not measured)",
+        f"  batch {memory.batch_size:,} · {memory.precision} · {optimizer}",
+    ]
+    how: dict[str, str] = dict(memory.how or {})
+    how.setdefault("overhead", "peak reserved - peak allocated (allocator rounding, fragmentation)")
+    how.setdefault("eval_peak_allocated", "the evaluation loop under torch.no_grad()")
+    rows: list[tuple[str, ...]] = [("term", "bytes", "exact", "how")]
+    for key, label in MEMORY_ROWS:
+        if key == "overhead":
+            value = int(memory.peak_reserved) - int(memory.peak_allocated)
+        else:
+            value = int(getattr(memory, key))
+        rows.append((label, fmt_bytes(value), f"{value:,}", how.get(key, "")))
+    lines += _table(rows, right=(1, 2))
+    lines.append(f"  peak at: {memory.peak_phase} (the peak is one phase, not the sum of the rows)")
+    if not memory.complete:
+        lines.append("  partial: parts of the model were not followed")
+    for reason in memory.reasons:
+        lines.append(f"  note: {reason}")
+    for variant in variants(analysis):
+        peak = int(variant.estimate.peak_allocated)
+        change = fmt_ratio(peak, int(memory.peak_allocated))
+        what = (
+            f"at batch {variant.batch_size:,}"
+            if variant.key == "half_batch"
+            else f"with {variant.precision}"
+        )
+        lines.append(f"  {what}: peak allocated ≈ {fmt_bytes(peak)} ({change})")
+    return lines
 
 
 def _count(value: int | None) -> str:
@@ -135,6 +285,10 @@ def _run_analyze(options: argparse.Namespace, script_args: list[str]) -> int:
         print(f"gpulens: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     overrides = dict(options.overrides)
+    if options.batch_size is not None:
+        overrides["batch_size"] = options.batch_size
+    if options.precision is not None:
+        overrides["precision"] = options.precision
     for name in overrides:
         if name not in FACT_NAMES:
             known = ", ".join(FACT_NAMES)
