@@ -37,7 +37,9 @@ __all__ = [
     "Precision",
     "StepProfile",
     "op_cost",
+    "PGRAD_KEY",
     "simulate",
+    "step_events",
 ]
 
 # Autocast's CUDA op lists (torch/csrc/autograd/autocast_mode / aten/src/ATen/autocast_mode.cpp):
@@ -634,6 +636,17 @@ def simulate(
     return prof
 
 
+def step_events(
+    trace: ForwardTrace, batch: int, precision: str | Precision = "fp32", *, train: bool = True
+) -> tuple[StepProfile, list[tuple[int, int]]]:
+    """The walk's allocations ``(key, bytes)`` and frees ``(key, 0)`` in order, for the
+    caching-allocator model in memory.py (parameter gradients have keys >= PGRAD_KEY)."""
+    prec = precision if isinstance(precision, Precision) else Precision.parse(precision)
+    events: list[tuple[int, int]] = []
+    prof = _walk(trace, _structure(trace), batch, prec, "cuda", train, False, events)
+    return prof, events
+
+
 def _walk(
     trace: ForwardTrace,
     st: _Structure,
@@ -642,8 +655,11 @@ def _walk(
     device: str,
     train: bool,
     inputs_require_grad: bool,
+    events: list[tuple[int, int]] | None = None,
 ) -> StepProfile:
     ctx = _Ctx(trace, batch, prec, device, {})
+    # (key, bytes) allocations and (key, 0) frees, in order, for the caching-allocator model
+    ev = events if events is not None else _NoEvents()
     tensors = trace.tensors
     calls = trace.calls
     n_calls = len(calls)
@@ -672,6 +688,7 @@ def _walk(
         b = numel[tid] * elem[tid]
         size[root[tid]] = b
         live += b
+        ev.append((root[tid], b))
     prof.inputs = live
     # saved storages: root (or a synthetic negative key for extras) -> [bytes, earliest saver]
     saved: dict[int, list[int]] = {}
@@ -729,6 +746,7 @@ def _walk(
                 prof.autocast_weight_copies += copies
                 # the cached copy of the weight is what the op saves for its backward
                 saved[extra_key] = [copies, i]
+                ev.append((extra_key, copies))
                 extra_key -= 1
                 live += copies
         out_elem = cost.out_bytes or compute
@@ -743,6 +761,13 @@ def _walk(
                 b = numel[t] * elem[t]
                 size[r] = b
                 step_new += b
+                ev.append((r, b))
+        if casts:
+            for k, b in casts.items():
+                ev.append((_CAST + i * 16 + k, b))
+        if cost.fwd_temp:
+            ev.append((_TEMP, cost.fwd_temp))
+            ev.append((_TEMP, 0))
         extras_bytes = 0
         if train:
             for _, b in cost.extras:
@@ -762,6 +787,8 @@ def _walk(
                     if casts and k in casts:  # the cast copy is what the op keeps
                         saved[extra_key] = [casts.pop(k), i]
                         live += saved[extra_key][0]
+                        ev.append((_CAST + i * 16 + k, 0))
+                        ev.append((extra_key, saved[extra_key][0]))
                         extra_key -= 1
                         continue
                     r = root[ins[k]]
@@ -777,6 +804,7 @@ def _walk(
                             saved[r] = [size.get(r, 0), i]
                 for _, b in cost.extras:
                     saved[extra_key] = [b, i]
+                    ev.append((extra_key, b))
                     extra_key -= 1
                     live += b
             else:
@@ -799,11 +827,15 @@ def _walk(
                         if r not in saved:
                             saved[r] = [size.get(r, 0), i]
                 made.update(outs)
+        if casts:
+            for k in casts:
+                ev.append((_CAST + i * 16 + k, 0))
         # free what is dead after this call (not saved, not held by the loop)
         for t in (*ins, *outs):
             r = root[t]
             if r in size and last_use.get(r, -1) <= i and r not in pinned and r not in saved:
                 live -= size.pop(r)
+                ev.append((r, 0))
         if step_new > largest:
             largest = step_new
 
@@ -843,6 +875,7 @@ def _walk(
         if c.checkpoint is not None and c.checkpoint not in done_ckpt:
             done_ckpt.add(c.checkpoint)
             live += ckpt_saved.get(c.checkpoint, 0)  # recomputed forward of the region
+            ev.append((_CKPT + c.checkpoint, ckpt_saved.get(c.checkpoint, 0)))
         flows = False
         for t in c.outputs:
             if requires_grad[t]:
@@ -852,6 +885,7 @@ def _walk(
             # nothing flows back through this call; release what it saved
             for key in by_call.get(i, ()):
                 live -= saved[key][0]
+                ev.append((key, 0))
             continue
         transient = cost.bwd_temp
         cc = cast_compute.get(i)
@@ -875,28 +909,51 @@ def _walk(
             else:
                 grads[g] = b  # lives until the call that produced the tensor has run
                 live += b
+                ev.append((_GRAD + g, b))
         pg = call_pgrad[i]
         pgrads += pg
         live += pg
+        if pg:
+            ev.append((_PGRAD + i, pg))
         # fp16/bf16 weight gradients cast back to the fp32 parameters' dtype (autocast)
         if ac is not None and c.op in LOWER_PRECISION_OPS:
             transient += call_weight_numel[i] * ac
         if live + transient > bwd_peak:
             bwd_peak, bwd_at = live + transient, i
+        if transient:
+            ev.append((_TEMP, transient))
+            ev.append((_TEMP, 0))
         # the gradients of this call's outputs are consumed
         for t in c.outputs:
             if gkey[t] == t and t in grads:
                 live -= grads.pop(t)
+                ev.append((_GRAD + t, 0))
         for key in by_call.get(i, ()):
             live -= saved[key][0]
+            ev.append((key, 0))
         if c.checkpoint is not None and ckpt_first.get(c.checkpoint) == i:
             live -= ckpt_saved.get(c.checkpoint, 0)
+            ev.append((_CKPT + c.checkpoint, 0))
     prof.bwd_peak = bwd_peak
     if bwd_at >= 0:
         prof.bwd_peak_at = _label(calls[bwd_at], bwd_at)
     prof.param_grads = pgrads
     prof.held_after_backward = sum(size.get(root[t], 0) for t in trace.outputs) + prof.inputs
     return prof
+
+
+# event keys of the non-storage blocks (storage roots are tensor ids >= 0, saved extras < 0)
+_TEMP = 1 << 40
+_CAST = 2 << 40
+_CKPT = 3 << 40
+_GRAD = 4 << 40
+_PGRAD = 5 << 40
+PGRAD_KEY = _PGRAD
+
+
+class _NoEvents:
+    def append(self, item: tuple[int, int]) -> None:
+        pass
 
 
 class _ElemView:
