@@ -33,11 +33,11 @@ from gpulens.estimate.graph import DTYPE_BYTES, Call, ForwardTrace, TensorNode
 __all__ = [
     "FP32_OPS",
     "LOWER_PRECISION_OPS",
+    "PGRAD_KEY",
     "OpCost",
     "Precision",
     "StepProfile",
     "op_cost",
-    "PGRAD_KEY",
     "simulate",
     "step_events",
 ]
