@@ -126,6 +126,8 @@ def format_report(analysis: Analysis) -> str:
         line = str(fact.span.line) if fact.span else ""
         if fact.known:
             rows.append((name, _format_value(fact.value), line, fact.source))
+        elif fact.reason is None and fact.source not in ("", "unknown"):
+            rows.append((name, "-", line, fact.source))  # not used by this script
         else:
             rows.append((name, "unknown", line, fact.reason or "not found"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -166,7 +168,8 @@ def _table(
         ]
         out.append((indent + "  ".join(cells)).rstrip())
         if k == 0:
-            out.append(indent + "  ".join("-" * w for w in widths))
+            rules = [*widths[:-1], min(widths[-1], 40)]  # a long last column: a short rule
+            out.append(indent + "  ".join("-" * w for w in rules))
     return out
 
 
