@@ -70,9 +70,23 @@ async def hints(
     return list(result or [])
 
 
-def labels(result: list[types.InlayHint]) -> list[str]:
+#: The iteration hints (issue 2); ``labels`` reports only these unless asked for others.
+ITERATION_KINDS = ("per_epoch", "total")
+
+
+def hint_kind(hint: types.InlayHint) -> str | None:
+    data = hint.data
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+def labels(
+    result: list[types.InlayHint], kinds: tuple[str, ...] | None = ITERATION_KINDS
+) -> list[str]:
+    """The labels of the hints of ``kinds`` (all hints with ``kinds=None``)."""
     return [
-        h.label if isinstance(h.label, str) else "".join(p.value for p in h.label) for h in result
+        h.label if isinstance(h.label, str) else "".join(p.value for p in h.label)
+        for h in result
+        if kinds is None or hint_kind(h) in kinds or hint_kind(h) is None
     ]
 
 

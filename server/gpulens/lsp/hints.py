@@ -179,6 +179,9 @@ def to_lsp(hints: list[Hint], start_line: int, end_line: int) -> list[types.Inla
                 label=hint.label,
                 tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hint.tooltip),
                 padding_left=True,
+                # What the hint is (per_epoch, total, model, layer, memory): for clients that
+                # style or filter them, and for tests.
+                data={"kind": hint.kind},
             )
         )
     return out
