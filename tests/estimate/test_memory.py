@@ -226,3 +226,25 @@ def test_as_json_has_issue3_keys() -> None:
         assert k in j
     assert j["tier"] == "static" and j["precision"] == "amp_fp16"
     assert all(isinstance(j[k], int) for k in ("weights", "peak_allocated", "device_total"))
+
+
+def test_cross_entropy_one_call_matches_two_calls() -> None:
+    from gpulens.estimate.graph import TraceBuilder
+
+    def make(one: bool) -> object:
+        b = TraceBuilder()
+        x = b.input((None, 128))
+        lin = build("Linear", (128, 1000))
+        out = b.layer(lin, x)
+        b.output(out)
+        y = b.input((None,), dtype="int64")
+        if one:
+            b.op("cross_entropy", [out, y], ())
+        else:
+            b.cross_entropy(out, y)
+        return b.finish([lin])
+
+    one = estimate_training_memory(make(True), 512, "fp32", "SGD")  # type: ignore[arg-type]
+    two = estimate_training_memory(make(False), 512, "fp32", "SGD")  # type: ignore[arg-type]
+    assert one.activations == pytest.approx(two.activations, abs=64)
+    assert one.peak_allocated == pytest.approx(two.peak_allocated, rel=1e-3)

@@ -429,10 +429,11 @@ def _two_inputs(call: Call, ctx: _Ctx) -> OpCost:
 
 
 def _cross_entropy(call: Call, ctx: _Ctx) -> OpCost:
-    """``F.cross_entropy`` as one call: log_softmax's fp32 output and the target are kept."""
+    """``F.cross_entropy`` as one call: log_softmax's fp32 output and the target are kept; in
+    backward nll_loss's gradient (logits-sized, fp32) exists while log_softmax's is made."""
     n = ctx.numel(call.inputs[0])
     return OpCost(saves_inputs=(1,), extras=[("log_softmax", n * 4)], compute_bytes=4,
-                  fwd_temp=0)  # fmt: skip
+                  bwd_temp=n * 4)  # fmt: skip
 
 
 def _unknown(call: Call, ctx: _Ctx) -> OpCost:
