@@ -26,7 +26,7 @@ def _short(value: float) -> str:
     if value >= 100:
         return f"{value:.0f}"
     text = f"{value:.2f}" if value < 1 else f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def fmt_bytes(n: int | None) -> str:

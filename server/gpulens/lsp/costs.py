@@ -7,6 +7,9 @@ Translation only: parameter counts, shapes and the memory terms come from the re
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -351,8 +354,32 @@ def _missing_lines(analysis: Analysis, reasons: Iterable[str], locale: str) -> l
     return lines + [f"- {s}" for s in supply]
 
 
+#: Rendered memory sections of recent analyses: every inlay-hint request renders the memory
+#: tooltip, and its what-if figures run the estimator again.
+_MEMORY_CACHE: OrderedDict[tuple[int, str, str], tuple[weakref.ref[Analysis], list[str]]] = (
+    OrderedDict()
+)
+_MEMORY_CACHE_SIZE = 32
+_MEMORY_LOCK = threading.Lock()
+
+
 def memory_lines(analysis: Analysis, locale: str, heading: str = "####") -> list[str]:
     """The memory section of a hover (``heading`` ``####``) or a tooltip (``**`` bold title)."""
+    key = (id(analysis), locale, heading)
+    with _MEMORY_LOCK:
+        hit = _MEMORY_CACHE.get(key)
+        if hit is not None and hit[0]() is analysis:
+            _MEMORY_CACHE.move_to_end(key)
+            return list(hit[1])
+    lines = _memory_lines(analysis, locale, heading)
+    with _MEMORY_LOCK:
+        _MEMORY_CACHE[key] = (weakref.ref(analysis), lines)
+        while len(_MEMORY_CACHE) > _MEMORY_CACHE_SIZE:
+            _MEMORY_CACHE.popitem(last=False)
+    return list(lines)
+
+
+def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
 
     def title(words: str) -> str:
         return f"**{words}**" if heading == "**" else f"{heading} {words}"
