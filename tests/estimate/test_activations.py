@@ -232,3 +232,120 @@ def test_flatten_and_identity_are_free() -> None:
     assert [c.op for c in trace.calls] == ["Flatten", "Linear"]
     flat = trace.calls[0].outputs[0]
     assert trace.root(flat) == trace.inputs[0]
+
+
+class _CausalSelfAttention(nn.Module):
+    """nanoGPT's attention block, the most common hand-written transformer."""
+
+    def __init__(self, c: int, h: int) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(c, 3 * c)
+        self.c_proj = nn.Linear(c, c)
+        self.h = h
+
+    def forward(self, x: Any) -> Any:
+        b, t, c = x.size()
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q = q.view(b, t, self.h, c // self.h).transpose(1, 2)
+        k = k.view(b, t, self.h, c // self.h).transpose(1, 2)
+        v = v.view(b, t, self.h, c // self.h).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(b, t, c)
+        return self.c_proj(y)
+
+
+class _Block(nn.Module):
+    def __init__(self, c: int, h: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(c)
+        self.attn = _CausalSelfAttention(c, h)
+        self.ln_2 = nn.LayerNorm(c)
+        self.fc = nn.Linear(c, 4 * c)
+        self.proj = nn.Linear(4 * c, c)
+
+    def forward(self, x: Any) -> Any:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.proj(F.gelu(self.fc(self.ln_2(x))))
+
+
+def gpt_block_trace(c: int, h: int, t: int) -> Any:
+    """What the reader emits for _Block.forward."""
+    tb = TraceBuilder()
+    x = tb.input((None, t, c))
+    ln1, ln2 = build("LayerNorm", (c,)), build("LayerNorm", (c,))
+    c_attn, c_proj = build("Linear", (c, 3 * c)), build("Linear", (c, c))
+    fc, proj = build("Linear", (c, 4 * c)), build("Linear", (4 * c, c))
+    qkv = tb.layer(c_attn, tb.layer(ln1, x))
+    heads = []
+    for _ in range(3):
+        part = tb.op("split", [qkv], (None, t, c), view=True)
+        part = tb.op("view", [part], (None, t, h, c // h), view=True)
+        heads.append(tb.op("transpose", [part], (None, h, t, c // h), view=True))
+    y = tb.op("sdpa", heads, (None, h, t, c // h), is_causal=True)
+    y = tb.op("transpose", [y], (None, t, h, c // h), view=True)
+    y = tb.op("contiguous", [y])
+    y = tb.op("view", [y], (None, t, c), view=True)
+    x = tb.add(x, tb.layer(c_proj, y))
+    m = tb.op("gelu", [tb.layer(fc, tb.layer(ln2, x))])
+    x = tb.add(x, tb.layer(proj, m))
+    return tb.finish([ln1, ln2, c_attn, c_proj, fc, proj])
+
+
+@pytest.mark.parametrize(("batch", "t"), [(2, 16), (3, 33)])
+def test_gpt_block(batch: int, t: int) -> None:
+    block = _Block(32, 4).train()
+    x = torch.randn(batch, t, 32, requires_grad=True)
+    expected = torch_saved_bytes(block, x, params=list(block.parameters()))
+    prof = simulate(
+        gpt_block_trace(32, 4, t), batch, "fp32", device="cpu", inputs_require_grad=True
+    )
+    assert prof.saved_for_backward == expected
+
+
+class _BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock (in-place ReLU, ``out += identity``)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else None
+        )
+
+    def forward(self, x: Any) -> Any:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.down is not None:
+            identity = self.down(x)
+        out += identity
+        return self.relu(out)
+
+
+@pytest.mark.parametrize(("batch", "cin", "cout", "stride"), [(2, 8, 8, 1), (3, 8, 16, 2)])
+def test_resnet_basic_block(batch: int, cin: int, cout: int, stride: int) -> None:
+    block = _BasicBlock(cin, cout, stride).train()
+    x = torch.randn(batch, cin, 12, 12, requires_grad=True)
+    params = list(block.parameters()) + list(block.buffers())
+    expected = torch_saved_bytes(block, x, params=params)
+    tb = TraceBuilder()
+    xi = tb.input((None, cin, 12, 12))
+    conv1 = build("Conv2d", (cin, cout, 3, stride, 1), {"bias": False})
+    relu = build("ReLU", (), {"inplace": True})
+    out = tb.layer(relu, tb.layer(build("BatchNorm2d", (cout,)), tb.layer(conv1, xi)))
+    conv2 = build("Conv2d", (cout, cout, 3, 1, 1), {"bias": False})
+    out = tb.layer(build("BatchNorm2d", (cout,)), tb.layer(conv2, out))
+    identity = xi
+    if stride != 1 or cin != cout:
+        down = build("Conv2d", (cin, cout, 1, stride), {"bias": False})
+        identity = tb.layer(build("BatchNorm2d", (cout,)), tb.layer(down, xi))
+    out = tb.add(out, identity, inplace=True)
+    tb.layer(relu, out)
+    prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
+    assert prof.saved_for_backward == expected

@@ -304,6 +304,8 @@ class TraceBuilder:
         """
         first = self.trace.tensors[inputs[0]]
         out_shape = tuple(shape) if shape is not None else first.shape
+        if op == "contiguous" and self._already_contiguous(inputs[0]):
+            view = True
         base = inputs[0] if (view or inplace) else None
         bd = self._batch_dim(inputs)
         bd = bd if bd is not None and bd < len(out_shape) else None
@@ -314,6 +316,18 @@ class TraceBuilder:
             attrs["view"] = True
         self._call(op, inputs, [out], None, name, line, **attrs)
         return out
+
+    def _already_contiguous(self, tid: int) -> bool:
+        """``y.transpose(1, 2).contiguous()`` after attention copies nothing: SDPA's kernels
+        (CUDA flash/efficient; CPU flash, whose output follows q's strides) write their
+        (B, H, T, D) output in (B, T, H, D) memory order (checked with torch on CPU in
+        tests/estimate/test_activations.py::test_gpt_block)."""
+        producer = next((c for c in reversed(self.trace.calls) if tid in c.outputs), None)
+        if producer is None or producer.op not in ("transpose", "permute"):
+            return False
+        src = producer.inputs[0]
+        before = next((c for c in reversed(self.trace.calls) if src in c.outputs), None)
+        return before is not None and before.op in ("sdpa", "scaled_dot_product_attention")
 
     # -- common functional ops ---------------------------------------------------------------
     def add(self, a: int, b: int, inplace: bool = False) -> int:
