@@ -832,6 +832,7 @@ def analyze_source(
     facts: dict[str, Fact] = {}
     mentions: list[Mention] = []
     plan = LoopPlan("none", reason="the script could not be read")
+    model_reader: Reader | None = None
     try:
         lines = source.replace("\x00", " ").splitlines()
         pragmas = find_pragmas(lines)
@@ -850,6 +851,7 @@ def analyze_source(
             ctx = Context(tuple(script_args), _env_for(env_world), path, hint)
             reader = Reader(tree, lines, ctx)
             plan = reader.run(world_size)
+            model_reader = reader  # issue 3: read once the facts are final
             facts = reader.facts
             mentions = reader.mentions
             if reader.notes and error is None:
@@ -877,7 +879,15 @@ def analyze_source(
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)
         mentions = []
-    return Analysis(file=file, facts=facts, iterations=iterations, mentions=mentions, error=error)
+    analysis = Analysis(
+        file=file, facts=facts, iterations=iterations, mentions=mentions, error=error
+    )
+    if model_reader is not None:
+        # issue 3: the models the script builds, params_total and the memory estimate
+        from gpulens.analysis.forward import attach_models
+
+        attach_models(analysis, model_reader)
+    return analysis
 
 
 __all__ = ["analyze_source", "install_handlers", "parse_tolerant"]
