@@ -406,7 +406,7 @@ def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
     )
     lines += ["", *memory_table(memory, locale), ""]
     phase = text("peak_phase", locale, phase=escape(str(memory.peak_phase)))
-    lines.append(f"{text('not_sum', locale)} {phase}")
+    lines.append(text("not_sum", locale) + ("" if locale == "zh-cn" else " ") + phase)
     lines += ["", text("tier", locale)]
     if not memory.complete or memory.reasons:
         heading_partial = text("partial_title", locale) if not memory.complete else ""

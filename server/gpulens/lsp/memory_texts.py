@@ -122,8 +122,8 @@ UI: dict[str, dict[str, str]] = {
         "model_not_trained": "Not trained by this script (no optimizer gets its parameters).",
         "layers": "Layers",
         "params_col": "Params",
-        "fixed_cost": "Most of this is fixed cost (the cuBLAS workspace and the CUDA context), "
-        "not the model: batch size and precision change it little.",
+        "fixed_cost": "Most of the peak is the fixed cuBLAS workspace, not the model: batch size "
+        "and precision change it little.",
         "layer": "Layer",
         "type": "Type",
         "output": "Output shape",
@@ -174,7 +174,7 @@ UI: dict[str, dict[str, str]] = {
         "model_not_trained": "这个脚本不训练它（没有优化器接收它的参数）。",
         "layers": "层",
         "params_col": "参数",
-        "fixed_cost": "这里大部分是固定开销（cuBLAS 工作区和 CUDA 上下文），不是模型本身："
+        "fixed_cost": "峰值的大部分是固定的 cuBLAS 工作区，不是模型本身："
         "批次大小和精度对它影响很小。",
         "layer": "层",
         "type": "类型",
