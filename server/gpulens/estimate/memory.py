@@ -321,6 +321,21 @@ def _param_sums(trace: ForwardTrace, fb: int) -> tuple[int, int, int]:
     return weights, trainable, n_trainable
 
 
+def _unknown_params(trace: ForwardTrace) -> list[str]:
+    key = ("unknown_params", len(trace.calls))
+    hit = trace.cache.get(key)
+    if hit is None:
+        roots = trace.modules or [c.layer for c in trace.calls if c.layer is not None]
+        hit = []
+        for m in {id(m): m for m in roots}.values():
+            why = m.unknown_reason
+            if why is not None:
+                hit.append(f"parameters unknown: {why}")
+        trace.cache[key] = hit
+    out: list[str] = hit
+    return out
+
+
 def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -> _Part:
     weights, trainable, n_trainable = _param_sums(trace, prec.float_bytes)
     prof = simulate(trace, batch, prec, train=train)
@@ -329,6 +344,10 @@ def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -
         reasons.append("ops without a memory rule (assumed to keep their output): "
                        + ", ".join(prof.unknown_ops))  # fmt: skip
     complete = trace.complete and not prof.unknown_ops
+    unknown = _unknown_params(trace)
+    if unknown:  # parameters not known statically: the weights would be undercounted
+        complete = False
+        reasons.extend(unknown)
     return _Part(weights, trainable, n_trainable, prof, complete, reasons)
 
 
