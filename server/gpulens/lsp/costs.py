@@ -182,7 +182,14 @@ def model_label(model: ModelSummary, locale: str, weight_bytes: int) -> str | No
 
 
 def _optimizer_word(memory: Any) -> str:
-    return str(memory.optimizer) if memory.optimizer else "no optimizer"
+    """``Adam``; ``Adam ×2`` for a GAN's two Adams; ``Adam + SGD``."""
+    if not memory.optimizer:
+        return "no optimizer"
+    names = [n.strip() for n in str(memory.optimizer).split(",") if n.strip()]
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return " + ".join(f"{n} ×{c}" if c > 1 else n for n, c in counts.items())
 
 
 def memory_label(memory: Any, locale: str) -> str:
@@ -214,10 +221,12 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
                 continue
             model_positions[pos] = model
             out.append(Hint(pos[0], pos[1], label, model_markdown(view, model, locale), "model"))
+        model_lines = {pos[0] for pos in model_positions}
         for group in layer_groups(view, encoding):
-            owner = model_positions.get(group.pos)
-            if owner is not None and group.count == 1 and group.first.params == owner.params:
-                continue  # `model = nn.Linear(20, 2)`: the model hint says it already
+            if group.pos[0] in model_lines:
+                # `model = nn.Linear(20, 2)` or a torchvision constructor: the layers have no
+                # line of their own, and the model hint on this line says what they cost.
+                continue
             label = layer_label(group, locale)
             if label is None:
                 continue
