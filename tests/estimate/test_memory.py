@@ -248,3 +248,12 @@ def test_cross_entropy_one_call_matches_two_calls() -> None:
     two = estimate_training_memory(make(False), 512, "fp32", "SGD")  # type: ignore[arg-type]
     assert one.activations == pytest.approx(two.activations, abs=64)
     assert one.peak_allocated == pytest.approx(two.peak_allocated, rel=1e-3)
+
+
+@pytest.mark.parametrize("batch", [2, 4096])
+def test_peak_breakdown_sums_to_peak(batch: int) -> None:
+    for model in (mlp(), convnet()):
+        for prec in ("fp32", "amp_bf16"):
+            e = estimate_training_memory(model, batch, prec, "AdamW")  # type: ignore[arg-type]
+            assert sum(e.peak_breakdown.values()) == e.peak_allocated
+            assert all(v >= 0 for v in e.peak_breakdown.values())

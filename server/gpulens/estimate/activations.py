@@ -522,6 +522,9 @@ class StepProfile:
     fwd_peak_at: str = ""
     bwd_peak: int = 0
     bwd_peak_at: str = ""
+    fwd_peak_transient: int = 0  # of fwd_peak: the op's new outputs, casts, workspace
+    bwd_peak_transient: int = 0  # of bwd_peak: the op's workspace, accumulation, casts
+    bwd_peak_param_grads: int = 0  # of bwd_peak: parameter gradients born so far
     eval_peak: int = 0
     held_after_backward: int = 0
     param_grads: int = 0
@@ -776,6 +779,7 @@ def _walk(
         during = live + step_new + cast_bytes + extras_bytes + cost.fwd_temp
         if during > fwd_peak:
             fwd_peak, fwd_at = during, i
+            prof.fwd_peak_transient = during - live
         live += step_new
         if live + cast_bytes + cost.fwd_temp > eval_peak:
             eval_peak = live + cast_bytes + cost.fwd_temp
@@ -921,6 +925,7 @@ def _walk(
             transient += call_weight_numel[i] * ac
         if live + transient > bwd_peak:
             bwd_peak, bwd_at = live + transient, i
+            prof.bwd_peak_transient, prof.bwd_peak_param_grads = transient, pgrads
         if transient:
             ev.append((_TEMP, transient))
             ev.append((_TEMP, 0))

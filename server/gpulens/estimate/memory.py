@@ -265,6 +265,10 @@ class MemoryEstimate:
     device_total: int
     eval_peak_allocated: int
     peak_phase: str
+    # what the peak is made of (sums to peak_allocated): weights, optimizer_state, workspace,
+    # gradients (parameter gradients live at that moment), activations (saved tensors and
+    # activation gradients live then), transient (the op's workspace, temporaries, casts)
+    peak_breakdown: dict[str, int] = field(default_factory=dict)
     phases: dict[str, int] = field(default_factory=dict)
     how: dict[str, str] = field(default_factory=dict)
     complete: bool = True
@@ -288,6 +292,7 @@ class MemoryEstimate:
             "device_total": self.device_total,
             "eval_peak_allocated": self.eval_peak_allocated,
             "peak_phase": self.peak_phase,
+            "peak_breakdown": dict(self.peak_breakdown),
             "complete": self.complete,
             "reasons": list(self.reasons),
             "how": dict(self.how),
@@ -377,6 +382,8 @@ def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Par
     p.param_grads = trainable
     p.bwd_peak = p.saved + trainable + 2 * m.output_elems_per_sample * batch * 4
     p.bwd_peak_at = "start of backward (all gradients born, activations held: upper bound)"
+    p.bwd_peak_param_grads = trainable
+    p.bwd_peak_transient = 2 * m.output_elems_per_sample * batch * 4
     # no_grad keeps only the few largest live tensors (a block's input, output, skip and the
     # conv workspace); the table has no per-layer sizes, so this is a rough fraction of the
     # training activations: gpu-truth shows 0.12 for resnet50 and 0.067 for ViT-B/16, and the
@@ -476,18 +483,38 @@ def estimate_training_memory(
     base = weights + state + workspace
     grads_between = gradients if keep_grads else 0
     phases: dict[str, int] = {}
+    parts_of: dict[str, tuple[int, int, int]] = {}  # phase -> (gradients, activations, transient)
     # each model's step runs on its own; the others' persistent state is in `base`
     for k, (pt, pr) in enumerate(zip(parts, profs, strict=True)):
         tag = f"model {k + 1} " if len(parts) > 1 else ""
         if not train:
-            phases[f"{tag}forward (no_grad)"] = base + pr.eval_peak
+            name = f"{tag}forward (no_grad)"
+            phases[name] = base + pr.eval_peak
+            parts_of[name] = (0, pr.eval_peak, 0)
             continue
         other_grads = grads_between - (pt.trainable_bytes if keep_grads else 0)
-        phases[f"{tag}forward: {pr.fwd_peak_at}"] = base + grads_between + pr.fwd_peak
-        phases[f"{tag}backward: {pr.bwd_peak_at}"] = base + other_grads + pr.bwd_peak
-        phases[f"{tag}optimizer step"] = base + gradients + temps[k] + pr.held_after_backward
+        name = f"{tag}forward: {pr.fwd_peak_at}"
+        phases[name] = base + grads_between + pr.fwd_peak
+        parts_of[name] = (grads_between, pr.fwd_peak - pr.fwd_peak_transient, pr.fwd_peak_transient)
+        name = f"{tag}backward: {pr.bwd_peak_at}"
+        phases[name] = base + other_grads + pr.bwd_peak
+        g = other_grads + pr.bwd_peak_param_grads
+        parts_of[name] = (g, pr.bwd_peak - pr.bwd_peak_param_grads - pr.bwd_peak_transient,
+                          pr.bwd_peak_transient)  # fmt: skip
+        name = f"{tag}optimizer step"
+        phases[name] = base + gradients + temps[k] + pr.held_after_backward
+        parts_of[name] = (gradients, pr.held_after_backward, temps[k])
     peak_phase = max(phases, key=lambda k: phases[k])
     peak = phases[peak_phase]
+    g_at, a_at, t_at = parts_of[peak_phase]
+    breakdown = {
+        "weights": weights,
+        "optimizer_state": state,
+        "workspace": workspace,
+        "gradients": g_at,
+        "activations": a_at,
+        "transient": t_at,
+    }
     eval_peak = weights + (CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0)
     eval_peak += max((pr.eval_peak for pr in profs), default=0)
     traces = [m for m in models if isinstance(m, ForwardTrace)]
@@ -539,6 +566,7 @@ def estimate_training_memory(
         device_total=reserved + context,
         eval_peak_allocated=eval_peak,
         peak_phase=peak_phase,
+        peak_breakdown=breakdown,
         phases=phases,
         how=how,
         complete=all(p.complete for p in parts),
