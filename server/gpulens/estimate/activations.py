@@ -37,6 +37,7 @@ __all__ = [
     "OpCost",
     "Precision",
     "StepProfile",
+    "known_ops",
     "op_cost",
     "simulate",
     "step_events",
@@ -483,6 +484,12 @@ for _k in _NO_SAVE_PASSTHROUGH:
     RULES[_k] = _passthrough
 
 
+def known_ops() -> frozenset[str]:
+    """Op and module names with a memory rule (anything else is assumed to keep its output
+    and makes the estimate incomplete)."""
+    return frozenset(RULES)
+
+
 def op_cost(call: Call, ctx: _Ctx) -> OpCost:
     """The rule for ``call`` (an unknown op is assumed to keep its output, and flagged)."""
     if call.attrs.get("view"):
@@ -533,7 +540,6 @@ class StepProfile:
     uses_matmul: bool = False
     uses_conv: bool = False
     unknown_ops: list[str] = field(default_factory=list)
-    approximate: list[str] = field(default_factory=list)
 
 
 def _param_numels(trace: ForwardTrace) -> tuple[list[int], list[int]]:

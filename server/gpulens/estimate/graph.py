@@ -16,6 +16,25 @@ False and ``reasons`` says why; the estimate then says it is partial instead of 
 
 The static reader builds traces with :class:`TraceBuilder`; :func:`sequential_trace` is the
 plain-chain case an ``nn.Sequential`` gives (also used by tests and the accuracy bench).
+
+What the reader should emit (``activations.known_ops()`` lists every op with a memory rule):
+
+* a leaf module call: ``builder.module(layer_info, *inputs)`` (``Sequential``,
+  ``TransformerEncoder`` and ``TransformerEncoderLayer`` expand themselves; ``Flatten`` is a
+  view, ``Identity`` and ``Dropout(p=0)`` are nothing);
+* functional ops by their torch name without the ``F.``/``torch.`` prefix: ``relu``, ``gelu``,
+  ``silu``, ``softmax``, ``log_softmax``, ``dropout`` (``p=``), ``layer_norm``
+  (``normalized_shape=``), ``conv2d``, ``linear``, ``matmul``/``bmm``, ``mul``, ``cat``,
+  ``max_pool2d``, ``adaptive_avg_pool2d``, ``interpolate``, ``embedding``,
+  ``sdpa`` (``F.scaled_dot_product_attention``; q, k, v inputs), ``cross_entropy``
+  (logits, target) or the builder's two-call ``cross_entropy()``, ``mse_loss``,
+  ``bce_with_logits``; ``add`` (``+``, residuals; ``inplace=True`` for ``+=``);
+* views with ``view=True`` (``view``, ``reshape``, ``flatten``, ``transpose``, ``permute``,
+  ``split``/``chunk`` pieces, ``unsqueeze``, ``select`` for ``x[:, -1]``) and in-place ops with
+  ``inplace=True``; ``contiguous`` as an op (it copies, except right after attention's
+  transpose, which the builder recognises);
+* ``begin_checkpoint()``/``end_checkpoint()`` around calls run under
+  ``torch.utils.checkpoint``; ``output()`` for what the loop holds (``out = model(x)``).
 """
 
 from __future__ import annotations
