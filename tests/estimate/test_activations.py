@@ -349,3 +349,28 @@ def test_resnet_basic_block(batch: int, cin: int, cout: int, stride: int) -> Non
     tb.layer(relu, out)
     prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
     assert prof.saved_for_backward == expected
+
+
+@pytest.mark.parametrize("batch", [2, 3])
+def test_manual_attention_with_scale_and_mask(batch: int) -> None:
+    """softmax(q k^T / sqrt(d) masked) @ v, written out by hand."""
+    t, d = 7, 8
+    q, k, v = (torch.randn(batch, t, d, requires_grad=True) for _ in range(3))
+    mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+
+    def attn(q: Any, k: Any, v: Any) -> Any:
+        s = (q @ k.transpose(-2, -1)) / d**0.5
+        return torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1) @ v
+
+    expected = torch_saved_bytes(attn, q, k, v)
+    tb = TraceBuilder()
+    qi, ki, vi = (tb.input((None, t, d), name=n) for n in "qkv")
+    m = tb.tensor((t, t), batch_dim=None, dtype="bool", name="mask")
+    tb.trace.inputs.append(m)
+    kt = tb.op("transpose", [ki], (None, d, t), view=True)
+    s = tb.op("div", [tb.op("matmul", [qi, kt], (None, t, t))])
+    p = tb.op("softmax", [tb.op("masked_fill", [s, m])], dim=-1)
+    tb.op("matmul", [p, vi], (None, t, d))
+    prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
+    # torch keeps ~mask (a fresh bool tensor) where the trace has the mask itself: same bytes
+    assert prof.saved_for_backward == expected

@@ -95,7 +95,7 @@ _NO_SAVE_PASSTHROUGH = frozenset({"add", "sub", "cat", "stack", "neg", "add_", "
 # Activations: whether backward reads the result ("out") or the input ("in").
 _ACT_SAVES: dict[str, str] = {
     "ReLU": "out", "relu": "out", "Sigmoid": "out", "sigmoid": "out", "Tanh": "out",
-    "tanh": "out", "GELU": "in", "gelu": "in", "SiLU": "in", "silu": "in", "Mish": "in",
+    "tanh": "out", "softplus": "in", "GELU": "in", "gelu": "in", "SiLU": "in", "silu": "in", "Mish": "in",
     "mish": "in", "Hardswish": "in", "hardswish": "in", "Hardsigmoid": "in", "Softplus": "in",
     "LeakyReLU": "in", "leaky_relu": "in", "ELU": "in", "elu": "in", "SELU": "in", "CELU": "in",
     "ReLU6": "in", "Hardtanh": "in", "hardtanh": "in", "LogSigmoid": "in", "Softshrink": "in",
@@ -343,7 +343,18 @@ def _passthrough(call: Call, ctx: _Ctx) -> OpCost:
 
 
 def _mul(call: Call, ctx: _Ctx) -> OpCost:
+    # x * y keeps each factor for the other's gradient; x * 2.0 (one tensor input) keeps nothing
+    if len(call.inputs) < 2:
+        return OpCost()
     return OpCost(saves_inputs=tuple(range(len(call.inputs))))
+
+
+def _masked_fill(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(1,))  # the bool mask (its gradient zeroes the filled places)
+
+
+def _addmm(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(saves_inputs=(1, 2), matmul=True)
 
 
 def _matmul(call: Call, ctx: _Ctx) -> OpCost:
@@ -463,6 +474,7 @@ RULES: dict[str, RuleFn] = {
     "nll_loss": _nll, "bce_with_logits": _two_inputs, "mse_loss": _two_inputs,
     "l1_loss": _two_inputs, "smooth_l1_loss": _two_inputs,
     "mul": _mul, "div": _mul, "matmul": _matmul, "bmm": _matmul, "mm": _matmul,
+    "einsum": _matmul, "addmm": _addmm, "baddbmm": _addmm, "masked_fill": _masked_fill,
     "sdpa": _sdpa, "MultiheadAttention": _mha, "LSTM": _rnn, "GRU": _rnn, "RNN": _rnn,
     "cross_entropy": _cross_entropy, "CrossEntropyLoss": _cross_entropy,
     "scaled_dot_product_attention": _sdpa, "batch_norm": _batchnorm, "group_norm": _groupnorm,
