@@ -95,7 +95,8 @@ _NO_SAVE_PASSTHROUGH = frozenset({"add", "sub", "cat", "stack", "neg", "add_", "
 # Activations: whether backward reads the result ("out") or the input ("in").
 _ACT_SAVES: dict[str, str] = {
     "ReLU": "out", "relu": "out", "Sigmoid": "out", "sigmoid": "out", "Tanh": "out",
-    "tanh": "out", "softplus": "in", "GELU": "in", "gelu": "in", "SiLU": "in", "silu": "in", "Mish": "in",
+    "tanh": "out", "softplus": "in", "GELU": "in", "gelu": "in", "SiLU": "in", "silu": "in",
+    "Mish": "in",
     "mish": "in", "Hardswish": "in", "hardswish": "in", "Hardsigmoid": "in", "Softplus": "in",
     "LeakyReLU": "in", "leaky_relu": "in", "ELU": "in", "elu": "in", "SELU": "in", "CELU": "in",
     "ReLU6": "in", "Hardtanh": "in", "hardtanh": "in", "LogSigmoid": "in", "Softshrink": "in",
