@@ -766,17 +766,30 @@ def max_batch_size(
         e = estimate_training_memory(model, b, precision, optimizer)
         return e.peak_reserved if use_reserved else e.peak_allocated
 
-    if need(1) > budget:
+    n1 = need(1)
+    if n1 > budget:
         return 0
-    lo, hi = 1, 2
-    while hi <= limit and need(hi) <= budget:
-        lo, hi = hi, hi * 2
-    if hi > limit:
-        return limit
+    # memory is (piecewise) linear in the batch: aim with the slope, then bracket and bisect
+    probe = 64
+    slope = max(1.0, (need(probe) - n1) / (probe - 1))
+    guess = max(1, min(limit, int(1 + (budget - n1) / slope)))
+    lo, hi = 1, limit + 1
+    if need(guess) <= budget:
+        lo = guess
+        step = max(1, guess // 16)
+        while lo + step <= limit and need(lo + step) <= budget:
+            lo, step = lo + step, step * 2
+        hi = min(limit + 1, lo + step)
+    else:
+        hi = guess
+        step = max(1, guess // 16)
+        while hi - step >= 1 and need(hi - step) > budget:
+            hi, step = hi - step, step * 2
+        lo = max(1, hi - step)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if need(mid) <= budget:
             lo = mid
         else:
             hi = mid
-    return lo
+    return min(lo, limit)
