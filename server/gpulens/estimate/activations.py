@@ -102,6 +102,10 @@ _ACT_SAVES: dict[str, str] = {
     "ReLU6": "in", "Hardtanh": "in", "hardtanh": "in", "LogSigmoid": "in", "Softshrink": "in",
     "Hardshrink": "in", "Threshold": "out", "Tanhshrink": "in", "PReLU": "in", "prelu": "in",
     "exp": "out", "sqrt": "out", "rsqrt": "out", "log": "in", "pow": "in", "abs": "in",
+    "selu": "in", "celu": "in", "relu6": "in", "logsigmoid": "in", "softsign": "in",
+    "hardsigmoid": "in",
+    "tanhshrink": "in", "square": "in", "sin": "in", "cos": "in", "erf": "in", "clamp": "in",
+    "clip": "in", "nan_to_num": "in", "normalize": "in", "Softsign": "in",
 }  # fmt: skip
 # In-place variants of input-saving activations save the result instead (their input is gone).
 _INPLACE_SAVES_RESULT = frozenset({"LeakyReLU", "ELU", "SELU", "CELU", "ReLU6", "Hardtanh"})
@@ -482,6 +486,9 @@ RULES: dict[str, RuleFn] = {
     "sum": _nothing, "zeros": _nothing, "ones": _nothing, "randn": _nothing,
     "pad": _nothing, "relu_": _activation,
     "MSELoss": _two_inputs, "BCEWithLogitsLoss": _two_inputs, "L1Loss": _two_inputs,
+    "half": _nothing, "bfloat16": _nothing, "double": _nothing, "detach": _nothing,
+    "type_as": _nothing, "requires_grad_": _nothing, "triu": _nothing, "tril": _nothing,
+    "cumsum": _nothing, "sign": _nothing, "round": _nothing, "floor": _nothing,
     "contiguous": _nothing, "clone": _nothing, "to": _nothing, "float": _nothing,
     "mean": _nothing, "arange": _nothing, "PixelShuffle": _view, "PixelUnshuffle": _view,
     "Upsample": _nothing, "interpolate": _nothing, "ZeroPad2d": _nothing,
