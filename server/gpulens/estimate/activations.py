@@ -161,6 +161,7 @@ class OpCost:
     fwd_temp: int = 0
     bwd_temp: int = 0
     grad_alias: bool = False
+    stops_grad: bool = False  # detach(), sign(), argmax(): no gradient flows back through it
     matmul: bool = False
     conv: bool = False
     known: bool = True
@@ -339,6 +340,10 @@ def _nothing(call: Call, ctx: _Ctx) -> OpCost:
     return OpCost()
 
 
+def _no_grad(call: Call, ctx: _Ctx) -> OpCost:
+    return OpCost(stops_grad=True)
+
+
 def _view(call: Call, ctx: _Ctx) -> OpCost:
     return OpCost(grad_alias=True)
 
@@ -486,9 +491,10 @@ RULES: dict[str, RuleFn] = {
     "sum": _nothing, "zeros": _nothing, "ones": _nothing, "randn": _nothing,
     "pad": _nothing, "relu_": _activation,
     "MSELoss": _two_inputs, "BCEWithLogitsLoss": _two_inputs, "L1Loss": _two_inputs,
-    "half": _nothing, "bfloat16": _nothing, "double": _nothing, "detach": _nothing,
+    "half": _nothing, "bfloat16": _nothing, "double": _nothing, "detach": _no_grad,
     "type_as": _nothing, "requires_grad_": _nothing, "triu": _nothing, "tril": _nothing,
-    "cumsum": _nothing, "sign": _nothing, "round": _nothing, "floor": _nothing,
+    "cumsum": _nothing, "sign": _no_grad, "round": _no_grad, "floor": _no_grad,
+    "argmax": _no_grad, "argmin": _no_grad,
     "contiguous": _nothing, "clone": _nothing, "to": _nothing, "float": _nothing,
     "mean": _nothing, "arange": _nothing, "PixelShuffle": _view, "PixelUnshuffle": _view,
     "Upsample": _nothing, "interpolate": _nothing, "ZeroPad2d": _nothing,
@@ -752,6 +758,8 @@ def _walk(
                 compute = elem[t]
             if requires_grad[t]:
                 rg = True
+        if cost.stops_grad:
+            rg = False
         if not compute:
             compute = fb
         cast_bytes = 0
