@@ -79,6 +79,11 @@ def hint_kind(hint: types.InlayHint) -> str | None:
     return data.get("kind") if isinstance(data, dict) else None
 
 
+def iteration_hints(result: list[types.InlayHint]) -> list[types.InlayHint]:
+    """The iteration hints among all of a document's hints."""
+    return [h for h in result if hint_kind(h) in (*ITERATION_KINDS, None)]
+
+
 def labels(
     result: list[types.InlayHint], kinds: tuple[str, ...] | None = ITERATION_KINDS
 ) -> list[str]:

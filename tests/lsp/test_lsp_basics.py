@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from lsp_support import EXAMPLE, diagnostics, find, hints, hover_at, labels, open_doc, tooltip
+from lsp_support import (
+    EXAMPLE,
+    diagnostics,
+    find,
+    hints,
+    hover_at,
+    iteration_hints,
+    labels,
+    open_doc,
+    tooltip,
+)
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -14,7 +24,7 @@ async def test_classic_hints(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     result = await hints(client, uri)
     assert labels(result) == ["12 it/epoch", "60 it"]
-    per_epoch, total = result
+    per_epoch, total = iteration_hints(result)
     assert per_epoch.position.line == find(CLASSIC, "batch_size=BATCH_SIZE")[0]
     assert total.position.line == find(CLASSIC, "for epoch in range(EPOCHS)")[0]
     tip = tooltip(per_epoch)

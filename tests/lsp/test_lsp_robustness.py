@@ -12,6 +12,7 @@ from lsp_support import (
     find,
     hints,
     hover_at,
+    iteration_hints,
     labels,
     open_doc,
     tooltip,
@@ -32,18 +33,18 @@ def expected_labels(text: str) -> list[str]:
 
 async def test_syntax_error_keeps_last_good_hints(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC)
-    before = await hints(client, uri)
+    before = iteration_hints(await hints(client, uri))
     assert labels(before) == ["12 it/epoch", "60 it"]
     # Start typing a new function above the loop: the text no longer parses.
     line = find(CLASSIC, "for epoch in range(EPOCHS)")[0]
     change(client, uri, 2, "def evaluate(model, \n\n", start=(line, 0))
-    after = await hints(client, uri)
+    after = iteration_hints(await hints(client, uri))
     assert labels(after) == ["12 it/epoch", "60 it"]
     assert after[0].position == before[0].position  # above the edit: unchanged
     assert after[1].position.line == before[1].position.line + 2  # below: moved with the text
     # Finish the line: the text parses again and the note goes away.
     change(client, uri, 3, "):\n    pass", start=(line, len("def evaluate(model, ")))
-    fixed = await hints(client, uri)
+    fixed = iteration_hints(await hints(client, uri))
     assert labels(fixed) == ["12 it/epoch", "60 it"]
     assert "last result that parsed" not in tooltip(fixed[1])
 
@@ -55,14 +56,16 @@ async def test_broken_dataloader_line_keeps_last_good_result(client: LanguageCli
     await hints(client, uri)
     line, col = find(CLASSIC, "loader = DataLoader(")
     change(client, uri, 2, "((", start=(line, col))  # breaks the DataLoader line itself
-    result = await hints(client, uri)
+    every = await hints(client, uri)
+    result = iteration_hints(every)
     assert labels(result) == ["60 it"]
     assert "last result that parsed" in tooltip(result[0])
+    assert all("last result that parsed" in tooltip(h) for h in every)
     hover_line, hover_col = find(CLASSIC, "lr=LEARNING_RATE")
     hover = await hover_at(client, uri, (hover_line, hover_col + 4))
     assert hover is not None and "0.001" in hover and "last result that parsed" in hover
     change(client, uri, 3, "", start=(line, col), end=(line, col + 2))
-    fixed = await hints(client, uri)
+    fixed = iteration_hints(await hints(client, uri))
     assert labels(fixed) == ["12 it/epoch", "60 it"]
     assert "last result that parsed" not in tooltip(fixed[1])
 

@@ -7,6 +7,7 @@ Translation only: parameter counts, shapes and the memory terms come from the re
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import weakref
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpulens.analysis.facts import Analysis, LayerSummary, ModelSummary, Span
+from gpulens.lsp.concepts import ui
 from gpulens.lsp.documents import View
 from gpulens.lsp.hints import Hint, mention_anchor
 from gpulens.lsp.markdown import code, escape
@@ -237,6 +239,9 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
         hint = memory_hint(view, locale, encoding)
         if hint is not None:
             out.append(hint)
+    if view.stale_error:
+        note = f"\n\n_{escape(ui('stale', locale, error=view.stale_error))}_"
+        out = [dataclasses.replace(h, tooltip=h.tooltip + note) for h in out]
     return out
 
 
@@ -576,7 +581,12 @@ def model_at(analysis: Analysis, line: int, byte_col: int) -> ModelSummary | Non
     best: tuple[tuple[int, int], ModelSummary] | None = None
     for model in analysis.models:
         span = model.span
-        if span is None or not span.contains(line, byte_col):
+        if span is None:
+            continue
+        if line == span.line and byte_col < span.col:
+            # `model = nn.Sequential(`: the name the model is assigned to is the model too.
+            span = Span(span.line, 0, span.end_line, span.end_col)
+        if not span.contains(line, byte_col):
             continue
         if span.end_line > span.line + 3 and line != span.line:
             continue

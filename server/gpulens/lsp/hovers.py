@@ -246,6 +246,10 @@ def cost_hover_at(
     byte_col = client_col_to_byte(view.lines[line0], col, encoding)
     group = layer_at(view.analysis, line, byte_col)
     model = model_at(view.analysis, line, byte_col)
+    if model is not None and model.span is not None and model.span.line == line:
+        # The model's own line (`model = models.resnet18()`, `model = nn.Linear(20, 2)`): its
+        # layers have no line of their own there.
+        return _with_stale(view, _model_markdown(view, model, locale), locale), model.span
     if group is not None and group.first.span is not None:
         return _with_stale(view, layer_markdown(group, locale), locale), group.first.span
     if model is not None and model.span is not None:
