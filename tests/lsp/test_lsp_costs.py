@@ -196,14 +196,16 @@ def test_model_and_layer_hovers() -> None:
 
 def test_repeated_layers_on_one_line_are_grouped() -> None:
     text = (
-        "import torch.nn as nn\nblocks = nn.ModuleList([nn.Linear(768, 768) for _ in range(12)])\n"
+        "import torch.nn as nn\n"
+        "blocks = nn.ModuleList([nn.Linear(768, 768) for _ in range(12)])\n"
+        "model = Model(blocks)\n"
     )
     from gpulens.analysis import analyze
 
     analysis = analyze(text)
     span = Span(2, 24, 2, 43)
     layers = [LayerSummary(f"{i}", "Linear", 2, 768 * 768 + 768, (8, 768), span) for i in range(12)]
-    analysis.models = [ModelSummary("blocks", 2, 12 * 590592, 12 * 590592, layers, None)]
+    analysis.models = [ModelSummary("model", 3, 12 * 590592, 12 * 590592, layers, None)]
     view = view_of(analysis, text)
     labels = [h.label for h in cost_hints(view, Settings(), "en", "utf-16") if h.kind == "layer"]
     assert labels == ["12 × 591K params · [8, 768]"]
