@@ -580,7 +580,13 @@ def _param_numels(trace: ForwardTrace) -> tuple[list[int], list[int]]:
     for i, c in enumerate(trace.calls):
         if c.layer is None:
             continue
-        for _, p in c.layer.named_tensors():
+        layer = c.layer
+        tensors = (
+            layer.own_tensors or ()
+            if not layer.children
+            else tuple(t for _, t in layer.named_tensors())
+        )
+        for p in tensors:
             if p.buffer or id(p) in seen:
                 continue
             seen.add(id(p))

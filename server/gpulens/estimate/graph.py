@@ -156,17 +156,41 @@ class ForwardTrace:
 
     def param_tensors(self) -> list[TensorInfo]:
         """Unique parameters and buffers of the trained modules (by identity, like torch)."""
+        return self._param_scan()[0]
+
+    def unknown_params(self) -> list[str]:
+        """Why some modules' parameters are not known statically (empty when all are)."""
+        return self._param_scan()[1]
+
+    def _param_scan(self) -> tuple[list[TensorInfo], list[str]]:
+        key = ("param_scan", len(self.calls), len(self.modules))
+        hit = self.cache.get(key)
+        if hit is not None:
+            scan: tuple[list[TensorInfo], list[str]] = hit
+            return scan
         seen: set[int] = set()
+        seen_modules: set[int] = set()
         out: list[TensorInfo] = []
+        unknown: list[str] = []
         roots: Iterable[LayerInfo] = self.modules or [
             c.layer for c in self.calls if c.layer is not None
         ]
-        for m in roots:
-            for _, t in m.named_tensors():
-                if id(t) not in seen:
-                    seen.add(id(t))
-                    out.append(t)
-        return out
+        stack: list[tuple[str, LayerInfo]] = [("", m) for m in roots]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen_modules:
+                continue
+            seen_modules.add(id(m))
+            if m.own_tensors is None:
+                unknown.append(f"{name or m.kind} ({m.kind}): {m.reason}")
+            else:
+                for t in m.own_tensors:
+                    if id(t) not in seen:
+                        seen.add(id(t))
+                        out.append(t)
+            stack.extend((f"{name}.{c}" if name else c, k) for c, k in m.children)
+        self.cache[key] = (out, unknown)
+        return out, unknown
 
     @property
     def params(self) -> int:

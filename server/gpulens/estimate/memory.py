@@ -327,18 +327,7 @@ def _param_sums(trace: ForwardTrace, fb: int) -> tuple[int, int, int]:
 
 
 def _unknown_params(trace: ForwardTrace) -> list[str]:
-    key = ("unknown_params", len(trace.calls))
-    hit = trace.cache.get(key)
-    if hit is None:
-        roots = trace.modules or [c.layer for c in trace.calls if c.layer is not None]
-        hit = []
-        for m in {id(m): m for m in roots}.values():
-            why = m.unknown_reason
-            if why is not None:
-                hit.append(f"parameters unknown: {why}")
-        trace.cache[key] = hit
-    out: list[str] = hit
-    return out
+    return [f"parameters unknown: {why}" for why in trace.unknown_params()]
 
 
 def _from_trace(trace: ForwardTrace, batch: int, prec: Precision, train: bool) -> _Part:
