@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ast
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpulens.analysis import catalog, datasets, stdlib
 from gpulens.analysis.configs import apply_exec_configs
 from gpulens.analysis.facts import FACT_NAMES, Analysis, Fact, Iterations, Mention, Span
 from gpulens.analysis.loops import LoopFinder, TrainLoop, walk_no_defs
 from gpulens.analysis.pragmas import find_pragmas, normalise
-from gpulens.analysis.symbols import Scope, SymbolTable, build, dotted_target
+from gpulens.analysis.symbols import Scope, SymbolTable, assigned_names, build, dotted_target
 from gpulens.analysis.values import (
     Context,
     DatasetVal,
@@ -27,6 +27,9 @@ from gpulens.analysis.values import (
     unknown,
 )
 from gpulens.estimate.iterations import LoopPlan, compute_iterations
+
+if TYPE_CHECKING:
+    from gpulens.analysis.incremental import ParseCache
 
 #: Call names (last dotted part) the reader looks at; see Reader.__init__.
 INTERESTING: frozenset[str] = frozenset().union(
@@ -77,11 +80,17 @@ def _parse(text: str) -> ast.Module:
     return ast.parse(text)
 
 
-def parse_tolerant(source: str) -> tuple[ast.Module | None, str | None]:
-    """Parse, blanking lines that do not parse until the rest does (bounded in time)."""
+def parse_tolerant(
+    source: str, cache: ParseCache | None = None
+) -> tuple[ast.Module | None, str | None]:
+    """Parse, blanking lines that do not parse until the rest does (bounded in time).
+
+    With ``cache`` (the document's :class:`~gpulens.analysis.incremental.ParseCache`) a text that
+    parses is parsed incrementally; the repaired tree of a broken text is not cached.
+    """
     text = source.replace("\x00", " ")
     try:
-        return _parse(text), None
+        return (_parse(text) if cache is None else cache.parse(text)), None
     except (RecursionError, MemoryError):
         return None, "the file is nested too deeply to read"
     except SyntaxError as exc:
@@ -183,9 +192,16 @@ def header_span(node: ast.For | ast.While) -> Span:
 
 
 class Reader:
-    def __init__(self, tree: ast.Module, lines: list[str], ctx: Context) -> None:
+    def __init__(
+        self,
+        tree: ast.Module,
+        lines: list[str],
+        ctx: Context,
+        table: SymbolTable | None = None,
+    ) -> None:
         self.tree = tree
-        self.table = build(tree)
+        #: ``table`` is the symbol table of ``tree`` when the caller has it (incremental reading).
+        self.table = build(tree) if table is None else table
         self.ev = Evaluator(self.table, lines, ctx)
         install_handlers(self.ev)
         self.notes = apply_exec_configs(self.ev)
@@ -201,12 +217,9 @@ class Reader:
                     if c is not None:
                         self.canon.append((call, scope, c))
         self.canon.sort(key=lambda t: (t[0].lineno, t[0].col_offset))
-        self.assigned_to: dict[int, str] = {}
-        for s in self.table.all_scopes():
-            for name, bs in s.bindings.items():
-                for b in bs:
-                    if b.value is not None and not b.path:
-                        self.assigned_to.setdefault(id(b.value), name)
+        if self.table.assigned is None:
+            self.table.assigned = assigned_names(self.table.all_scopes())
+        self.assigned_to: dict[int, str] = self.table.assigned
         from gpulens.analysis.frameworks import Frameworks
 
         self.frameworks = Frameworks(self)
@@ -819,6 +832,28 @@ def analyze_source(
     script_args: tuple[str, ...] = (),
     overrides: dict[str, object] | None = None,
     world_size: int | None = None,
+    parse_cache: ParseCache | None = None,
+) -> Analysis:
+    """See :func:`gpulens.analysis.analyze`. With ``parse_cache`` (one per document, kept by the
+    caller between versions) only the top-level statements an edit touched are parsed again and
+    the symbol-table work of the others is reused; the result is the same."""
+    if parse_cache is not None:
+        with parse_cache.lock:
+            try:
+                return _analyze(source, path, script_args, overrides, world_size, parse_cache)
+            except BaseException:
+                parse_cache.clear()  # never reuse state an interrupted read may have left
+                raise
+    return _analyze(source, path, script_args, overrides, world_size, None)
+
+
+def _analyze(
+    source: str,
+    path: str | None,
+    script_args: tuple[str, ...],
+    overrides: dict[str, object] | None,
+    world_size: int | None,
+    parse_cache: ParseCache | None,
 ) -> Analysis:
     file = path or "<untitled>"
     overrides = dict(overrides or {})
@@ -841,7 +876,7 @@ def analyze_source(
             env_world: int | None = pragma_world  # the launcher's variables, as torchrun sets
         else:
             env_world = world_size
-        tree, error = parse_tolerant(source)
+        tree, error = parse_tolerant(source, parse_cache)
         if tree is not None:
             hint = normalise(overrides.get("dataset_size"))
             if hint is None:
@@ -849,7 +884,8 @@ def analyze_source(
             if not isinstance(hint, int) or isinstance(hint, bool) or hint < 0:
                 hint = None
             ctx = Context(tuple(script_args), _env_for(env_world), path, hint)
-            reader = Reader(tree, lines, ctx)
+            table = parse_cache.symbols(tree) if parse_cache is not None and error is None else None
+            reader = Reader(tree, lines, ctx, table=table)
             plan = reader.run(world_size)
             model_reader = reader  # issue 3: read once the facts are final
             facts = reader.facts
@@ -870,11 +906,15 @@ def analyze_source(
             plan = LoopPlan("epochs")
         iterations = compute_iterations(facts, plan)
     except (RecursionError, MemoryError):
+        if parse_cache is not None:
+            parse_cache.clear()
         error = "the file is nested too deeply to read"
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)
         mentions = []
     except Exception as exc:
+        if parse_cache is not None:
+            parse_cache.clear()
         error = f"internal error in the reader: {type(exc).__name__}: {exc}"
         facts = {n: Fact.unknown(n, error) for n in FACT_NAMES}
         iterations = Iterations(None, None, None, error)

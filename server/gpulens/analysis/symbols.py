@@ -131,6 +131,10 @@ class SymbolTable:
     call_loop: dict[int, ast.AST | None]
     #: id(call) → the ``if`` tests guarding it (absent when unconditional).
     call_conds: dict[int, tuple[Condition, ...]]
+    #: Calls by the name called (see :func:`call_index`); None until someone asks.
+    index: dict[str, list[tuple[ast.Call, Scope]]] | None = None
+    #: id(value expression) → the first name bound to it (see :func:`assigned_names`).
+    assigned: dict[int, str] | None = None
 
     def scope_for(self, node: ast.AST) -> Scope | None:
         return self.scope_of.get(id(node))
@@ -453,6 +457,206 @@ class _Builder:
                         stack.extend(v)
                     elif v is not None:
                         push(v)
+
+
+def call_name(call: ast.Call) -> str | None:
+    """``f`` of ``f(...)``, ``m`` of ``x.m(...)``; None for anything else."""
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    return None
+
+
+def call_index(
+    calls: list[tuple[ast.Call, Scope]],
+) -> dict[str, list[tuple[ast.Call, Scope]]]:
+    """Calls by the name called, each list in source order."""
+    idx: dict[str, list[tuple[ast.Call, Scope]]] = {}
+    for cs in calls:
+        n = call_name(cs[0])
+        if n is not None:
+            lst = idx.get(n)
+            if lst is None:
+                idx[n] = [cs]
+            else:
+                lst.append(cs)
+    return idx
+
+
+def assigned_names(scopes: Iterator[Scope] | list[Scope]) -> dict[int, str]:
+    """id(value expression) → the first name bound to it, scope by scope (a value belongs to
+    the one scope of its statement, so the scope order does not matter)."""
+    out: dict[int, str] = {}
+    for s in scopes:
+        for name, bs in s.bindings.items():
+            for b in bs:
+                if b.value is not None and not b.path:
+                    out.setdefault(id(b.value), name)
+    return out
+
+
+def _scopes_under(children: list[Scope]) -> Iterator[Scope]:
+    stack = list(children)
+    while stack:
+        s = stack.pop()
+        yield s
+        stack.extend(s.children)
+
+
+@dataclass
+class Part:
+    """What a run of top-level statements contributes to a module's symbol table.
+
+    Built once per statement group and reused while the statements (the same node objects) are
+    unchanged: :func:`assemble` concatenates parts in source order into a table equal to what
+    :func:`build` makes of the whole module. Module-level entries already point at the
+    ``module_scope`` the part was built for.
+    """
+
+    bindings: dict[str, list[Binding]]
+    children: list[Scope]
+    scope_of: dict[int, Scope]
+    imports: dict[str, str]
+    functions: dict[str, list[FuncNode]]
+    classes: dict[str, ast.ClassDef]
+    calls: list[tuple[ast.Call, Scope]]
+    exec_sites: list[tuple[ast.Call, Scope, tuple[Condition, ...]]]
+    loops: list[tuple[ast.For | ast.While, Scope]]
+    loop_parents: dict[int, ast.AST | None]
+    call_loop: dict[int, ast.AST | None]
+    call_conds: dict[int, tuple[Condition, ...]]
+    #: Every binding of the part, nested scopes included (their lines move with the code).
+    all_bindings: list[Binding]
+    #: Calls by name (:func:`call_index` of ``calls``).
+    index: dict[str, list[tuple[ast.Call, Scope]]] = field(default_factory=dict)
+    #: :func:`assigned_names` of the part's function and class scopes.
+    assigned: dict[int, str] = field(default_factory=dict)
+    #: An ``exec`` inside a function or class: the reader adds bindings to that scope, so the
+    #: part must be built again for the next version.
+    volatile: bool = False
+
+    def shift_lines(self, delta: int) -> None:
+        """The part's statements moved down by ``delta`` lines."""
+        for b in self.all_bindings:
+            b.line += delta
+
+
+def build_part(stmts: list[ast.stmt], module_scope: Scope) -> Part:
+    """The symbol-table contribution of top-level ``stmts``, for :func:`assemble`."""
+    node = module_scope.node
+    b = _Builder(node if isinstance(node, ast.Module) else ast.Module(body=[], type_ignores=[]))
+    tmp = b.module_scope
+    b.block(stmts, tmp, (), None)
+    b.calls.sort(key=lambda cs: (cs[0].lineno, cs[0].col_offset))
+    everything: list[Binding] = []
+    stack = [tmp]
+    while stack:
+        s = stack.pop()
+        for bs in s.bindings.values():
+            everything.extend(bs)
+        stack.extend(s.children)
+    # Re-point module-level entries from the builder's scope to the real module scope.
+    for bs in tmp.bindings.values():
+        for binding in bs:
+            binding.scope = module_scope
+    for child in tmp.children:
+        child.parent = module_scope
+
+    def fix(scope: Scope) -> Scope:
+        return module_scope if scope is tmp else scope
+
+    calls = [(c, fix(s)) for c, s in b.calls]
+    return Part(
+        bindings=tmp.bindings,
+        children=tmp.children,
+        scope_of=b.scope_of,
+        imports=b.imports,
+        functions=b.functions,
+        classes=b.classes,
+        calls=calls,
+        exec_sites=[(c, fix(s), conds) for c, s, conds in b.exec_sites],
+        loops=[(lp, fix(s)) for lp, s in b.loops],
+        loop_parents=b.loop_parents,
+        call_loop=b.call_loop,
+        call_conds=b.call_conds,
+        all_bindings=everything,
+        index=call_index(calls),
+        assigned=assigned_names(_scopes_under(tmp.children)),
+        volatile=any(s is not tmp for _c, s, _conds in b.exec_sites),
+    )
+
+
+def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> SymbolTable:
+    """The table of ``module`` from the parts of its statement groups, in source order.
+
+    ``module_scope`` (the scope the parts were built for) is reset and refilled: the table of a
+    previous version that shares it must no longer be in use.
+    """
+    module_scope.node = module
+    bindings: dict[str, list[Binding]] = {}
+    children: list[Scope] = []
+    scope_of: dict[int, Scope] = {}
+    imports: dict[str, str] = {}
+    functions: dict[str, list[FuncNode]] = {}
+    classes: dict[str, ast.ClassDef] = {}
+    calls: list[tuple[ast.Call, Scope]] = []
+    exec_sites: list[tuple[ast.Call, Scope, tuple[Condition, ...]]] = []
+    loops: list[tuple[ast.For | ast.While, Scope]] = []
+    loop_parents: dict[int, ast.AST | None] = {}
+    call_loop: dict[int, ast.AST | None] = {}
+    call_conds: dict[int, tuple[Condition, ...]] = {}
+    index: dict[str, list[tuple[ast.Call, Scope]]] = {}
+    assigned: dict[int, str] = {}
+    for p in parts:
+        for name, bs in p.bindings.items():
+            have = bindings.get(name)
+            if have is None:
+                bindings[name] = list(bs)
+            else:
+                have.extend(bs)
+        children.extend(p.children)
+        scope_of.update(p.scope_of)
+        imports.update(p.imports)
+        for fname, fns in p.functions.items():
+            have_f = functions.get(fname)
+            if have_f is None:
+                functions[fname] = list(fns)
+            else:
+                have_f.extend(fns)
+        for cname, cnode in p.classes.items():
+            classes.setdefault(cname, cnode)
+        calls.extend(p.calls)
+        exec_sites.extend(p.exec_sites)
+        loops.extend(p.loops)
+        loop_parents.update(p.loop_parents)
+        call_loop.update(p.call_loop)
+        call_conds.update(p.call_conds)
+        for cname, cs in p.index.items():
+            have_c = index.get(cname)
+            if have_c is None:
+                index[cname] = list(cs)
+            else:
+                have_c.extend(cs)
+        assigned.update(p.assigned)
+    module_scope.bindings = bindings
+    module_scope.children = children
+    return SymbolTable(
+        module=module_scope,
+        scope_of=scope_of,
+        imports=imports,
+        functions=functions,
+        classes=classes,
+        calls=calls,
+        exec_sites=exec_sites,
+        loops=loops,
+        loop_parents=loop_parents,
+        call_loop=call_loop,
+        call_conds=call_conds,
+        index=index,
+        assigned={**assigned_names([module_scope]), **assigned},
+    )
 
 
 def build(module: ast.Module) -> SymbolTable:

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Span
-from gpulens.analysis.symbols import Binding, Condition, Scope, SymbolTable, dotted_target
+from gpulens.analysis.symbols import (
+    Binding,
+    Condition,
+    Scope,
+    SymbolTable,
+    assigned_names,
+    call_index,
+    dotted_target,
+)
 
 Pos = tuple[int, int] | None  # None: the end of the scope (everything bound so far)
 
@@ -792,12 +800,9 @@ class Evaluator:
         """A loader bound to a name that does not say val/test/eval (the user's size is the
         training set's)."""
         if self._assigned is None:
-            self._assigned = {}
-            for s in self.table.all_scopes():
-                for name, bs in s.bindings.items():
-                    for b in bs:
-                        if b.value is not None and not b.path:
-                            self._assigned.setdefault(id(b.value), name)
+            if self.table.assigned is None:
+                self.table.assigned = assigned_names(self.table.all_scopes())
+            self._assigned = self.table.assigned
         name = self._assigned.get(id(call), "").lower()
         return not any(w in name for w in ("val", "test", "eval", "dev"))
 
@@ -809,19 +814,9 @@ class Evaluator:
 
     def callers(self, fname: str) -> list[tuple[ast.Call, Scope]]:
         if self._callers is None:
-            idx: dict[str, list[tuple[ast.Call, Scope]]] = {}
-            for call, scope in self.table.calls:
-                f = call.func
-                n = (
-                    f.id
-                    if isinstance(f, ast.Name)
-                    else f.attr
-                    if isinstance(f, ast.Attribute)
-                    else None
-                )
-                if n is not None:
-                    idx.setdefault(n, []).append((call, scope))
-            self._callers = idx
+            if self.table.index is None:
+                self.table.index = call_index(self.table.calls)
+            self._callers = self.table.index
         return self._callers.get(fname, [])
 
     def bind_call(

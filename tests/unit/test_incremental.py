@@ -1,0 +1,296 @@
+"""Incremental reading: after any sequence of edits the tree, the symbol table and the analysis
+are those of reading the final text from scratch."""
+
+from __future__ import annotations
+
+import ast
+import random
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpulens.analysis import analyze
+from gpulens.analysis.incremental import ParseCache
+from gpulens.analysis.symbols import SymbolTable, build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+from gen_script import generate  # noqa: E402
+
+sys.path.pop(0)
+
+FIXTURES = sorted((REPO / "tests" / "fixtures" / "scripts").glob("*.py"))
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
+
+
+def _pos(n: Any) -> Any:
+    if n is None:
+        return None
+    return (
+        type(n).__name__,
+        getattr(n, "lineno", None),
+        getattr(n, "col_offset", None),
+        getattr(n, "end_lineno", None),
+        getattr(n, "end_col_offset", None),
+    )
+
+
+def table_summary(t: SymbolTable) -> list[Any]:
+    """Everything in a symbol table, with nodes by position (the two tables have different
+    node objects for the same text)."""
+    out: list[Any] = []
+    for s in t.all_scopes():
+        parent = s.parent.name if s.parent is not None else None
+        out.append(("scope", s.name, _pos(s.node) if s.parent else "module", parent))
+        for name, bs in s.bindings.items():
+            out.append(
+                (
+                    name,
+                    [
+                        (
+                            b.line,
+                            b.col,
+                            b.kind,
+                            _pos(b.value),
+                            b.path,
+                            tuple((_pos(c), p) for c, p in b.conditions),
+                            b.in_loop,
+                            _pos(b.node),
+                            b.scope is s,
+                            repr(b.key),
+                        )
+                        for b in bs
+                    ],
+                )
+            )
+    out.append(list(t.imports.items()))
+    out.append([(k, [_pos(f) for f in v]) for k, v in t.functions.items()])
+    out.append([(k, _pos(v)) for k, v in t.classes.items()])
+    out.append([(_pos(c), s.name, _pos(s.node) if s.parent else None) for c, s in t.calls])
+    out.append([(_pos(c), s.name, len(cd)) for c, s, cd in t.exec_sites])
+    out.append([(_pos(lp), s.name) for lp, s in t.loops])
+    nodes: dict[int, Any] = {id(lp): lp for lp, _ in t.loops}
+    nodes.update({id(c): c for c, _ in t.calls})
+    out.append(sorted((_pos(nodes[k]), _pos(v)) for k, v in t.loop_parents.items()))
+    out.append(sorted((_pos(nodes[k]), _pos(v)) for k, v in t.call_loop.items()))
+    out.append(
+        sorted((_pos(nodes[k]), tuple((_pos(c), p) for c, p in v)) for k, v in t.call_conds.items())
+    )
+    return out
+
+
+def check(cache: ParseCache, text: str) -> bool:
+    """The cache's tree and table for ``text`` equal a fresh parse; False if it does not parse."""
+    try:
+        want = ast.parse(text)
+    except SyntaxError:
+        with pytest.raises(SyntaxError):
+            cache.parse(text)
+        return False
+    got = cache.parse(text)
+    assert ast.dump(got, include_attributes=True) == ast.dump(want, include_attributes=True)
+    assert table_summary(cache.symbols(got)) == table_summary(build(want))
+    return True
+
+
+SNIPPETS = [
+    "x = 1\n",
+    "    y = 2\n",
+    "else:\n    pass\n",
+    "@dec\n",
+    "def g():\n    return 3\n",
+    "(",
+    ")",
+    "\n",
+    "\n\n",
+    "#",
+    "'''",
+    '"""\n',
+    "\\\n",
+    "if a:\n",
+    "    ",
+    "\t",
+    "; z = 4",
+    "for epoch in range(3):\n    loss.backward()\n",
+    "elif b:\n    c\n",
+    "except E:\n    d\n",
+    "class K:\n    a = 1\n",
+]
+
+
+def mutate(rng: random.Random, text: str) -> str:
+    r = rng.random()
+    i = rng.randint(0, len(text))
+    if r < 0.3:
+        return text[:i] + rng.choice(SNIPPETS) + text[i:]
+    if r < 0.5:
+        return text[:i] + text[min(len(text), i + rng.randint(1, 40)) :]
+    if r < 0.7:
+        lines = text.split("\n")
+        k = rng.randrange(len(lines))
+        op = rng.random()
+        if op < 0.4:
+            lines.insert(k, rng.choice(["", "# c", "x = 5", "    w = 6", "print(1)"]))
+        elif op < 0.7 and len(lines) > 1:
+            del lines[k]
+        else:
+            lines[k] += rng.choice(["  # t", "1", " ", "+1", ":", " \\"])
+        return "\n".join(lines)
+    if r < 0.85:
+        j = min(len(text), i + rng.randint(0, 3))
+        return text[:i] + rng.choice("abc0189 _.()[]:=+\n") + text[j:]
+    return text[:i] + text[i : i + 1] * 2 + text[i + 1 :]
+
+
+def random_walk(text: str, seed: int, steps: int) -> int:
+    rng = random.Random(seed)
+    cache = ParseCache()
+    assert check(cache, text)
+    good = text
+    parsed = 0
+    for _ in range(steps):
+        text = mutate(rng, text)
+        if check(cache, text):
+            good = text
+            parsed += 1
+        elif rng.random() < 0.7:
+            text = good  # stay mostly near code that parses
+    return parsed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_edits_generated_script(seed: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        assert random_walk(generate(250), seed, 150) > 30
+
+
+@pytest.mark.parametrize("path", FIXTURES[::4] + EXAMPLES, ids=lambda p: p.stem)
+def test_random_edits_real_scripts(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        random_walk(path.read_text(encoding="utf-8"), len(path.name), 60)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # a backslash continues the last line of the statement above into the edited line
+        ("x = 1 \\\n\ny = 2\n", "x = 1 \\\n3\ny = 2\n"),
+        # `else` joins the `if` above; indentation joins its block
+        ("if a:\n    b\n\nc = 1\n", "if a:\n    b\nelse:\n    c = 1\n"),
+        ("if a:\n    b\nc = 1\n", "if a:\n    b\n    c = 1\n"),
+        (
+            "try:\n    a\nexcept E:\n    b\nc = 1\n",
+            "try:\n    a\nexcept E:\n    b\nfinally:\n    c = 1\n",
+        ),
+        # a decorator line added above a function; statements merged and split by `;`
+        ("x = 1\n\ndef f():\n    pass\n", "x = 1\n@dec\ndef f():\n    pass\n"),
+        ("x = 1\ny = 2\n", "x = 1; y = 2\n"),
+        ("x = 1; y = 2\nz = 3\n", "x = 1\ny = 2\nz = 3\n"),
+        # a string opened above swallows the statements below, and closed again
+        ("a = 1\nb = 2\nc = 3\n", 'a = """\nb = 2\n"""\nc = 3\n'),
+        ('a = """\nb = 2\n"""\nc = 3\n', "a = 1\nb = 2\nc = 3\n"),
+        # brackets across lines, lines added and removed before later statements
+        ("a = f(\n1)\nb = 2\n", "a = f(\n1,\n2)\nb = 2\n"),
+        ("a = 1\n\n\nb = [\n1]\n", "a = 1\nb = [\n1]\n"),
+        # no trailing newline, text added at the very end and at the very start
+        ("a = 1\nb = 2", "a = 1\nb = 23"),
+        ("a = 1\n", "a = 1\nb = 2"),
+        ("a = 1\n", "# header\na = 1\n"),
+        ("a = 1\n", ""),
+        ("", "a = 1\n"),
+        # Windows line ends
+        ("a = 1\r\nb = 2\r\n", "a = 1\r\nc = 3\r\nb = 2\r\n"),
+        # old Mac line ends and the FLUFL future import are read the ordinary way
+        ("a = 1\nb = 2\n", "a = 1\rb = 3\n"),
+        ("a = 1\n", "from __future__ import barry_as_FLUFL\na = 1 <> 2\n"),
+    ],
+)
+def test_tricky_edits(before: str, after: str) -> None:
+    cache = ParseCache()
+    assert check(cache, before)
+    check(cache, after)  # some of these do not parse: then the cache must not pretend they do
+    assert check(cache, before)
+    check(cache, after)
+
+
+def test_edits_are_incremental() -> None:
+    text = generate(600)
+    lines = text.split("\n")
+    row = next(i for i, line in enumerate(lines) if line.startswith("BATCH_SIZE = "))
+    cache = ParseCache()
+    cache.parse(text)
+    # A number changed: one statement parsed, nothing moved.
+    lines[row] = "BATCH_SIZE = 300"
+    assert check(cache, "\n".join(lines))
+    assert cache.stats.full == 1
+    assert cache.stats.incremental == 1
+    assert cache.stats.last_parsed_lines < 10
+    assert cache.stats.last_shifted_groups == 0
+    # A line added: a few lines parsed, the statements below moved (not parsed again).
+    lines.insert(row + 1, "EXTRA = 1")
+    assert check(cache, "\n".join(lines))
+    assert cache.stats.full == 1
+    assert cache.stats.last_parsed_lines < 40  # the class below, whose leading gap it is in
+    assert cache.stats.last_shifted_groups > 50
+
+
+def test_broken_text_keeps_the_last_good_state() -> None:
+    text = generate(300)
+    cache = ParseCache()
+    assert check(cache, text)
+    broken = text.replace("BATCH_SIZE = 100", "BATCH_SIZE = (100", 1)
+    assert not check(cache, broken)
+    assert cache.text == text
+    fixed = text.replace("BATCH_SIZE = 100", "BATCH_SIZE = (100)", 1)
+    assert check(cache, fixed)
+    assert cache.stats.full == 1
+
+
+def _same_analysis(a: Any, b: Any) -> None:
+    assert a.error == b.error
+    assert {k: (f.value, f.source, f.span, f.reason) for k, f in a.facts.items()} == {
+        k: (f.value, f.source, f.span, f.reason) for k, f in b.facts.items()
+    }
+    assert a.iterations == b.iterations
+    assert a.mentions == b.mentions
+
+
+@pytest.mark.parametrize("path", FIXTURES[1::6], ids=lambda p: p.stem)
+def test_analysis_with_a_cache_is_the_same(path: Path) -> None:
+    rng = random.Random(path.name)
+    text = path.read_text(encoding="utf-8")
+    cache = ParseCache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        for _ in range(12):
+            _same_analysis(
+                analyze(text, path=str(path), parse_cache=cache), analyze(text, str(path))
+            )
+            text = mutate(rng, text)
+
+
+def test_exec_inside_a_function_does_not_leak_into_the_next_version(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text("batch_size = 32\n", encoding="utf-8")
+    script = tmp_path / "train.py"
+    text = (
+        "import torch\n"
+        "def main():\n"
+        "    batch_size = 8\n"
+        "    exec(open('cfg.py').read())\n"
+        "    loader = torch.utils.data.DataLoader(range(640), batch_size=batch_size)\n"
+        "    for epoch in range(2):\n"
+        "        for x in loader:\n"
+        "            loss.backward()\n"
+        "main()\n"
+    )
+    cache = ParseCache()
+    first = analyze(text, path=str(script), parse_cache=cache)
+    edited = text.replace("range(2)", "range(3)")
+    again = analyze(edited, path=str(script), parse_cache=cache)
+    _same_analysis(again, analyze(edited, path=str(script)))
+    _same_analysis(first, analyze(text, path=str(script)))
