@@ -96,8 +96,19 @@ class Tracer:
         self.loss_traced = False
         self.depth = 0
         self.module_outputs: dict[int, int] = {}
+        self.params: dict[int, T] = {}
 
     # -- helpers -----------------------------------------------------------------------------
+    def param(self, v: Any) -> Any:
+        """A parameter or buffer used directly in forward: a batch-free tensor of the trace."""
+        if isinstance(v, TensorInfo):
+            t = self.params.get(id(v))
+            if t is None:
+                t = T(self.tb.tensor(v.shape, None, name=v.name or "parameter"))
+                self.params[id(v)] = t
+            return t
+        return v
+
     def shape(self, t: T) -> tuple[Dim, ...]:
         return self.tb.shape(t.tid)
 
@@ -114,14 +125,21 @@ class Tracer:
 
     def new(self, dims: list[Any], like: T | None, op: str, inputs: list[T], **kw: Any) -> T:
         shape, _bd = self.to_shape(dims)
+        n = len(self.tb.trace.reasons)
         tid = self.tb.op(op, [i.tid for i in inputs], shape, **kw)
-        self.fix_bdim(tid, dims)
+        self.fix_bdim(tid, dims, n)
         return T(tid)
 
-    def fix_bdim(self, tid: int, dims: list[Any]) -> None:
+    def fix_bdim(self, tid: int, dims: list[Any], n_reasons: int | None = None) -> None:
+        """Put the batch dimension where ``dims`` says (the builder guesses it from the
+        inputs), and drop the builder's "shape not known" note when that was the batch."""
         node = self.tb.trace.tensors[tid]
         bd = next((i for i, d in enumerate(dims) if isinstance(d, BatchDim)), None)
         node.batch_dim = bd
+        tr = self.tb.trace
+        if n_reasons is not None and len(tr.reasons) > n_reasons and node.known:
+            del tr.reasons[n_reasons:]
+            tr.complete = not tr.reasons
 
     def to_shape(self, dims: list[Any]) -> tuple[tuple[Dim, ...], int | None]:
         out: list[Dim] = []
@@ -373,7 +391,7 @@ class Tracer:
                 return self.tensor_attr(base, node.attr)
             if isinstance(base, LayerInfo) and node.attr == "training":
                 return True
-            return self.b.getattr(base, node.attr, node)
+            return self.param(self.b.getattr(base, node.attr, node))
         if isinstance(node, ast.Call):
             return self.call(node, env)
         if isinstance(node, ast.BinOp):
@@ -552,8 +570,9 @@ class Tracer:
 
     def view(self, t: T, dims: list[Any], op: str = "view") -> T:
         shape, _ = self.to_shape(dims)
+        n = len(self.tb.trace.reasons)
         tid = self.tb.view(t.tid, shape, op=op)
-        self.fix_bdim(tid, dims)
+        self.fix_bdim(tid, dims, n)
         return T(tid)
 
     def flatten(self, t: T, start: int = 0, end: int = -1, layer: LayerInfo | None = None, name: str = "") -> T:
@@ -784,7 +803,10 @@ class Tracer:
                 size = args[0] if args else ()
             dims = list(size)
             shape, bd = self.to_shape(dims)
-            return T(self.tb.tensor(shape, bd, name=last))
+            n = len(self.tb.trace.reasons)
+            tid = self.tb.tensor(shape, bd, name=last)
+            self.fix_bdim(tid, dims, n)
+            return T(tid)
         if last in _POOLS and ts:
             return self.functional_layer(_POOLS[last], ts[0], args[1:], kwargs, last)
         if last in ("interpolate", "upsample"):
@@ -814,12 +836,12 @@ class Tracer:
             return self.flatten(ts[0], start, end)
         if last in ("layer_norm", "normalize", "group_norm", "batch_norm", "rms_norm") and ts:
             return self.new(self.dims(ts[0]), ts[0], last if last != "rms_norm" else "layer_norm", [ts[0]])
-        if last == "linear" and ts and len(args) > 1 and isinstance(args[1], TensorInfo):
+        if last == "linear" and len(ts) > 1:
             d = self.dims(ts[0])
-            return self.new([*d[:-1], args[1].shape[0]], ts[0], "linear", [ts[0]])
-        if last == "embedding" and ts and len(args) > 1 and isinstance(args[1], TensorInfo):
+            return self.new([*d[:-1], self.shape(ts[1])[0]], ts[0], "linear", ts[:2])
+        if last == "embedding" and len(ts) > 1:
             d = self.dims(ts[0])
-            return self.new([*d, args[1].shape[1]], ts[0], "embedding", [ts[0]])
+            return self.new([*d, self.shape(ts[1])[1]], ts[0], "embedding", [ts[0]])
         if last in ("mean", "sum", "amax", "amin") and ts:
             return self.reduce(ts[0], args[1:], kwargs, last)
         if last in ("transpose", "permute", "unsqueeze", "squeeze", "reshape") and ts:
@@ -1040,8 +1062,8 @@ class Inputs:
                 s = self.tensor_of(bd.value, bd.scope, bd.pos, depth + 1)
             else:
                 return Unk(f"`{node.id}` is not followed")
-            if isinstance(s, Sample) and bd.path:
-                return self.pick(s, bd.path[-1] if bd.kind == "assign" else bd.path[-1])
+            if isinstance(s, Sample) and bd.path and bd.kind == "assign":
+                return self.pick(s, bd.path[-1])
             return s
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
             s = self.tensor_of(node.value, scope, pos, depth + 1)
@@ -1443,7 +1465,7 @@ class ModelReading:
                 return Sample(((tuple(v), dt),), f"pragma input_shape, line {pragma.span.line if pragma.span else '?'}"), 1
         best: Sample | Unk = Unk("the model is never called with an input the reader follows")
         nargs = 1
-        for call, scope in self.b.table.calls:
+        for call, scope in self.b.ev.call_index().get(f.var, ()):
             fn = call.func
             if not (isinstance(fn, ast.Name) and fn.id == f.var and call.args):
                 continue

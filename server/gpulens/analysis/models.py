@@ -596,6 +596,9 @@ class Builder:
             self._facts[id(st)] = got
         return got
 
+    def _stmt_facts_expr(self, e: ast.expr) -> frozenset[str]:
+        return frozenset(n.id for n in ast.walk(e) if isinstance(n, ast.Name))
+
     def _trains(self, fname: str) -> bool:
         """Whether a function of the file runs a training step (calls backward/step)."""
         if fname in self._trains_memo:
@@ -662,6 +665,13 @@ class Builder:
             names, training = self._stmt_facts(st)
             if name not in names:
                 continue
+            if (
+                st.lineno > line
+                and isinstance(st, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == name for t in st.targets)
+                and name not in self._stmt_facts_expr(st.value)
+            ):
+                return  # rebound to something new: later changes are to another object
             compound = isinstance(st, ast.If | ast.With | ast.Try | ast.For | ast.While)
             if st.lineno <= line and not compound:
                 continue  # the binding itself
@@ -689,6 +699,17 @@ class Builder:
         """Whether an expression may build or change a module (cheap, syntactic)."""
         if isinstance(node, ast.Call):
             f = node.func
+            if isinstance(f, ast.Attribute) and f.attr[:1].islower():
+                root = f.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if (
+                    isinstance(root, ast.Name)
+                    and root.id not in self.table.imports
+                    and f.attr not in _PASSTHROUGH_METHODS
+                    and f.attr not in _WRAPPERS
+                ):
+                    return False  # `logits.argmax(...)`: a method of a variable
             if isinstance(f, ast.Attribute) and (
                 f.attr in _PASSTHROUGH_METHODS or f.attr in _WRAPPERS
             ):
@@ -1471,7 +1492,19 @@ class Builder:
             return args[0]
         if name == "copy.deepcopy" and args:
             a0 = args[0]
-            return L.clone(a0) if isinstance(a0, LayerInfo) else a0
+            return self.clone(a0) if isinstance(a0, LayerInfo) else a0
+        if name in ("collections.OrderedDict", "builtins.dict"):
+            d: dict[Any, Any] = {}
+            if args:
+                it = self.iterate(args[0]) if not isinstance(args[0], dict) else list(args[0].items())
+                if isinstance(it, Unk):
+                    return it
+                for pair in it:
+                    if not isinstance(pair, tuple | list) or len(pair) != 2:
+                        return Unk("OrderedDict items not followed")
+                    d[pair[0]] = pair[1]
+            d.update(kwargs)
+            return d
         if name in ("functools.partial",) and args:
             return Partial(args[0], tuple(args[1:]), kwargs)
         if name.startswith("math."):
@@ -1819,6 +1852,15 @@ class Builder:
             return None
         return Unk(f"`self.{name}()` is not followed")
 
+    def clone(self, info: LayerInfo) -> LayerInfo:
+        """``copy.deepcopy(module)``: fresh tensors, same structure, the same reader metadata."""
+        new = L.clone(info)
+        for (_, a), (_, b) in zip(info.named_modules(), new.named_modules(), strict=False):
+            m = self.meta.get(id(a))
+            if m is not None:
+                self.meta[id(b)] = Meta(m.line, m.cls, dict(m.attrs), m.tv, m.type_name, m.span)
+        return new
+
     def finish_copy(self, obj: Obj) -> LayerInfo:
         return L.custom(obj.cls.name, list(obj.children.items()), list(obj.tensors.values()))
 
@@ -2059,9 +2101,12 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                     o.optimizer = o.optimizer or spec
     # moved to the GPU, called
     names = {f.var for f in found}
-    for call, _scope in b.table.calls:
-        fn = call.func
-        if isinstance(fn, ast.Attribute) and fn.attr in ("to", "cuda"):
+    index = b.ev.call_index()
+    for key in ("to", "cuda"):
+        for call, _scope in index.get(key, ()):
+            fn = call.func
+            if not isinstance(fn, ast.Attribute):
+                continue
             root = fn.value
             while isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
                 root = root.func.value
@@ -2069,19 +2114,13 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                 for f in found:
                     if f.var == root.id:
                         f.moved = True
-        elif isinstance(fn, ast.Name) and fn.id in names:
+    for var in names:
+        if index.get(var):
             for f in found:
-                if f.var == fn.id:
+                if f.var == var:
                     f.called = True
-        elif (
-            (isinstance(fn, ast.Attribute)
-            and fn.attr in ("fit",))
-            or (
-                isinstance(fn, ast.Name | ast.Attribute)
-                and (dotted_target(fn) or "").rsplit(".", 1)[-1]
-                in ("Trainer", "SFTTrainer", "Seq2SeqTrainer")
-            )
-        ):
+    for key in ("fit", "Trainer", "SFTTrainer", "Seq2SeqTrainer"):
+        for call, _scope in index.get(key, ()):
             for a in [*call.args, *(k.value for k in call.keywords if k.arg == "model")]:
                 if isinstance(a, ast.Name) and a.id in names:
                     for f in found:
