@@ -58,7 +58,8 @@ def precision_bytes(precision: object) -> tuple[int, str]:
         parsed = Precision.parse(name)
     except ValueError:
         return 4, "fp32"
-    return parsed.float_bytes, parsed.name
+    # AMP keeps fp32 weights (autocast casts per op): the weights' dtype is fp32 there.
+    return parsed.float_bytes, "fp32" if parsed.float_bytes == 4 else parsed.name
 
 
 def script_precision(analysis: Analysis) -> tuple[int, str]:
@@ -312,7 +313,7 @@ def _advice_keys(analysis: Analysis, memory: Any) -> list[str]:
     persistent = memory.weights + memory.gradients + memory.optimizer_state
     order = ADVICE_ACTIVATIONS if memory.activations >= persistent else ADVICE_WEIGHTS
     layers = _layer_types(analysis)
-    total = sum(layer.params or 0 for layer in layers)
+    total = sum(model.params or 0 for model in analysis.models if model.trained)
     linear = sum(layer.params or 0 for layer in layers if layer.type in ("Linear", "Bilinear"))
     has_conv = any(layer.type.startswith(("Conv", "ConvTranspose")) for layer in layers)
     names = {p.strip() for p in str(memory.optimizer or "").split(",")}
@@ -363,7 +364,9 @@ def _missing_lines(analysis: Analysis, reasons: Iterable[str], locale: str) -> l
     precision = analysis.facts.get("precision")
     if precision is not None and not precision.known:
         supply.append(text("supply_precision", locale))
-    if any(w in words for w in ("shape", "input", "dataset", "sample")):
+    if any(w in words for w in ("shape", "input", "dataset", "sample")) and (
+        "input_shape=" not in words
+    ):
         supply.append(text("supply_shape", locale))
     return lines + [f"- {s}" for s in supply]
 
@@ -423,10 +426,8 @@ def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
     lines.append(text("not_sum", locale) + ("" if locale == "zh-cn" else " ") + phase)
     lines += ["", text("tier", locale)]
     if not memory.complete or memory.reasons:
-        heading_partial = text("partial_title", locale) if not memory.complete else ""
-        lines += [""]
-        if heading_partial:
-            lines.append(f"**{heading_partial}**:")
+        heading = "partial_title" if not memory.complete else "notes"
+        lines += ["", f"**{text(heading, locale)}**:"]
         lines += _missing_lines(analysis, list(memory.reasons), locale)
     change = advice_lines(analysis, memory, locale)
     if change:
@@ -531,8 +532,11 @@ def layer_markdown(group: LayerGroup, locale: str) -> str:
             "layer_params", locale, params=fmt_params(layer.params), exact=fmt_int(layer.params)
         )
         if model.params and layer.params:
-            share = f"{layer.params * 100 / model.params:.1f}%"
+            pct = layer.params * 100 / model.params
+            share = "<0.1%" if pct < 0.05 else f"{pct:.1f}%"
             line += " · " + text("layer_share", locale, share=share)
+        if layer.params == 0:
+            line = text("no_params", locale)
         lines.append(line)
     if group.shape is not None:
         lines += ["", text("layer_output", locale, shape=fmt_shape(group.shape))]
@@ -540,7 +544,7 @@ def layer_markdown(group: LayerGroup, locale: str) -> str:
         reason = group.layers[-1][1].reason
         if reason:
             lines += ["", text("layer_shape_unknown", locale, reason=escape(reason))]
-    lines += ["", f"{text('model_title', locale, name=escape(model.name))}"]
+    lines += ["", text("in_model", locale, name=escape(model.name))]
     return "\n".join(lines)
 
 

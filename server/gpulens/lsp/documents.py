@@ -8,6 +8,8 @@
   and other documents stay responsive and every notification is sent from the loop.
 - When the current text cannot be parsed, the last good result stays on screen, its lines mapped
   onto the current text.
+- Each document keeps a :class:`~gpulens.analysis.incremental.ParseCache`, so re-reading it after
+  an edit parses and walks only the top-level statements the edit touched.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Analysis, Iterations
+from gpulens.analysis.incremental import ParseCache
 from gpulens.lsp.positions import clean_text
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 #: How an exception raised by the reader is reported (the server keeps running).
 INTERNAL_ERROR = "internal error in the reader"
 
-#: ``analyze(source, path=..., script_args=..., overrides=..., world_size=...)``
+#: ``analyze(source, path=..., script_args=..., overrides=..., world_size=..., parse_cache=...)``
 Analyzer = Callable[..., Analysis]
 
 
@@ -157,6 +160,8 @@ class _DocState:
     inflight: dict[str, asyncio.Future[Result]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
     published_key: str | None = None
+    #: Incremental reading state, handed to the analyzer with each version.
+    cache: ParseCache = field(default_factory=ParseCache)
 
 
 Snapshot = Callable[[str], "tuple[int, str] | None"]
@@ -302,7 +307,7 @@ class DocumentManager:
         loop = asyncio.get_running_loop()
         fkey = f"{version}:{key}"
         good = state.last_good
-        cf = self._executor.submit(self._compute, version, text, inputs, key, good)
+        cf = self._executor.submit(self._compute, version, text, inputs, key, good, state.cache)
         future: asyncio.Future[Result] = asyncio.wrap_future(cf, loop=loop)
         state.inflight[fkey] = future
 
@@ -321,7 +326,13 @@ class DocumentManager:
             state.last_good = result
 
     def _compute(
-        self, version: int, text: str, inputs: Inputs, key: str, good: Result | None
+        self,
+        version: int,
+        text: str,
+        inputs: Inputs,
+        key: str,
+        good: Result | None,
+        cache: ParseCache | None = None,
     ) -> Result:
         """Runs in a worker thread: never raises."""
         with self._count_lock:
@@ -335,6 +346,7 @@ class DocumentManager:
                 script_args=inputs.script_args,
                 overrides=dict(inputs.overrides),
                 world_size=inputs.world_size,
+                parse_cache=cache,
             )
         except RecursionError:
             analysis = failed_analysis(inputs.path, "the code is nested too deeply to read")

@@ -106,6 +106,9 @@ UI: dict[str, dict[str, str]] = {
         "bytes": "Bytes",
         "how": "How it was computed",
         "partial_title": "Partial estimate: parts of the model were not followed",
+        "notes": "Notes",
+        "no_params": "No parameters",
+        "in_model": "In model `{name}`",
         "missing": "What is missing",
         "supply_shape": "Give the input shape of one sample with a pragma comment, e.g. "
         "`# gpulens: input_shape=(3, 224, 224)`",
@@ -159,6 +162,9 @@ UI: dict[str, dict[str, str]] = {
         "bytes": "大小",
         "how": "计算方式",
         "partial_title": "部分估计：模型中有些部分无法跟踪",
+        "notes": "说明",
+        "no_params": "没有参数",
+        "in_model": "属于模型 `{name}`",
         "missing": "缺少的信息",
         "supply_shape": "用注释给出单个样本的输入形状，例如 `# gpulens: input_shape=(3, 224, 224)`",
         "supply_batch": "用 `# gpulens: batch_size=64` 给出批次大小"
@@ -230,11 +236,12 @@ ADVICE: dict[str, tuple[str, str]] = {
         "激活值变为四分之一）；缩小输入图像也一样。",
     ),
     "fewer_fc": (
-        "**Fewer or smaller fully connected layers**: their weights cost four times over with "
-        "Adam (weights, gradients, two moments); a global average pool before the classifier "
-        "instead of flattening a large feature map cuts them most.",
-        "**减少或缩小全连接层**：使用 Adam 时它们的权重要占四份显存（权重、梯度、两份矩估计）；"
-        "在分类器前用全局平均池化代替展开大特征图，效果最明显。",
+        "**Fewer or smaller fully connected layers**: they hold most of the parameters, and "
+        "every parameter also costs a gradient and the optimizer's state (four copies in all "
+        "with Adam); a global average pool before the classifier instead of flattening a large "
+        "feature map cuts them most.",
+        "**减少或缩小全连接层**：参数大多在这些层里，而每个参数还要一份梯度和优化器状态"
+        "（使用 Adam 时共四份）；在分类器前用全局平均池化代替展开大特征图，效果最明显。",
     ),
     "optimizer": (
         "**Lighter optimizer state**: SGD with momentum keeps 1 buffer per parameter instead of "
