@@ -229,7 +229,7 @@ MEMORY_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def _memory_section(analysis: Analysis) -> list[str]:
-    from gpulens.units import fmt_bytes, fmt_ratio
+    from gpulens.units import fmt_bytes, fmt_names, fmt_ratio
     from gpulens.whatif import variants
 
     memory = analysis.memory
@@ -243,7 +243,7 @@ def _memory_section(analysis: Analysis) -> list[str]:
             "  supply what is missing with a pragma, e.g. `# gpulens: input_shape=(3, 224, 224)`"
             " or `# gpulens: batch_size=64`",
         ]
-    optimizer = memory.optimizer or "no optimizer"
+    optimizer = fmt_names(memory.optimizer)
     lines = [
         "",
         "memory (static estimate: from the source, not measured)",

@@ -84,4 +84,26 @@ def fmt_ratio(new: int, old: int) -> str:
     return f"{pct:+d}%"
 
 
-__all__ = ["GIB", "KIB", "MIB", "fmt_bytes", "fmt_int", "fmt_params", "fmt_ratio", "fmt_shape"]
+def fmt_names(names: str | None, none: str = "no optimizer") -> str:
+    """A comma-separated list of names, repeats counted: ``Adam, Adam`` → ``Adam ×2``,
+    ``Adam, SGD`` → ``Adam + SGD`` (a GAN's optimizers); ``none`` when empty."""
+    parts = [n.strip() for n in (names or "").split(",") if n.strip()]
+    if not parts:
+        return none
+    counts: dict[str, int] = {}
+    for name in parts:
+        counts[name] = counts.get(name, 0) + 1
+    return " + ".join(f"{n} ×{c}" if c > 1 else n for n, c in counts.items())
+
+
+__all__ = [
+    "GIB",
+    "KIB",
+    "MIB",
+    "fmt_bytes",
+    "fmt_int",
+    "fmt_names",
+    "fmt_params",
+    "fmt_ratio",
+    "fmt_shape",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gpulens.units import fmt_bytes, fmt_int, fmt_params, fmt_ratio, fmt_shape
+from gpulens.units import fmt_bytes, fmt_int, fmt_names, fmt_params, fmt_ratio, fmt_shape
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,10 @@ def test_shapes_counts_ratios() -> None:
     assert fmt_int(1_200) == "1,200" and fmt_int(None) == "?"
     assert fmt_ratio(50, 100) == "-50%" and fmt_ratio(103, 100) == "+3%"
     assert fmt_ratio(100, 100) == "±0%" and fmt_ratio(5, 0) == ""
+
+
+def test_fmt_names() -> None:
+    assert fmt_names("Adam") == "Adam"
+    assert fmt_names("Adam, Adam") == "Adam ×2"
+    assert fmt_names("Adam, SGD") == "Adam + SGD"
+    assert fmt_names(None) == "no optimizer" and fmt_names("") == "no optimizer"

@@ -33,7 +33,7 @@ from gpulens.lsp.memory_texts import (
 )
 from gpulens.lsp.positions import byte_col_to_client
 from gpulens.lsp.settings import Settings
-from gpulens.units import fmt_bytes, fmt_int, fmt_params, fmt_ratio, fmt_shape
+from gpulens.units import fmt_bytes, fmt_int, fmt_names, fmt_params, fmt_ratio, fmt_shape
 
 #: Mention kinds whose hover carries the memory table.
 MEMORY_KINDS = frozenset({"batch_size", "optimizer", "precision"})
@@ -186,13 +186,7 @@ def model_label(model: ModelSummary, locale: str, weight_bytes: int) -> str | No
 
 def _optimizer_word(memory: Any) -> str:
     """``Adam``; ``Adam ×2`` for a GAN's two Adams; ``Adam + SGD``."""
-    if not memory.optimizer:
-        return "no optimizer"
-    names = [n.strip() for n in str(memory.optimizer).split(",") if n.strip()]
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return " + ".join(f"{n} ×{c}" if c > 1 else n for n, c in counts.items())
+    return fmt_names(memory.optimizer)
 
 
 def memory_label(memory: Any, locale: str) -> str:
