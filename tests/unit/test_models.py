@@ -24,8 +24,8 @@ if os.environ.get("CI") == "true":
 else:
     torch = pytest.importorskip("torch")
 
-from gpulens.analysis import analyze  # noqa: E402
-from gpulens.estimate.torchvision_models import lookup_model  # noqa: E402
+from gpulens.analysis import analyze
+from gpulens.estimate.torchvision_models import lookup_model
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "models"
@@ -92,7 +92,7 @@ def torch_namespace(name: str) -> dict[str, Any]:
         sys.modules["gpulens_fixture"] = mod  # dataclasses look their module up
         ns: dict[str, Any] = mod.__dict__
         torch.manual_seed(0)
-        exec(compile(path.read_text(), str(path), "exec"), ns)  # noqa: S102
+        exec(compile(path.read_text(), str(path), "exec"), ns)
         return ns
     finally:
         module.to, module.cuda = saved_to, saved_cuda  # type: ignore[method-assign]
@@ -173,7 +173,7 @@ def test_fixture_models_match_torch(name: str) -> None:
         assert trace is not None and trace.complete, (name, getattr(trace, "reasons", None))
         seen: dict[str, tuple[int, ...]] = {}
 
-        def hook(mod_name: str) -> Any:
+        def hook(mod_name: str, seen: dict[str, tuple[int, ...]] = seen) -> Any:
             def record(_m: Any, _inp: Any, out: Any) -> None:
                 while isinstance(out, tuple | list):
                     out = out[0]
@@ -194,7 +194,11 @@ def test_fixture_models_match_torch(name: str) -> None:
         for lname, layer in reader_layers.items():
             if layer.output_shape is None:
                 continue
-            assert lname in seen, (name, lname, "the reader has a shape for a layer torch never ran")
+            assert lname in seen, (
+                name,
+                lname,
+                "the reader has a shape for a layer torch never ran",
+            )
             assert tuple(layer.output_shape) == seen[lname], (name, lname)
             compared += 1
         # the reader follows the forward: (nearly) every layer torch ran has its shape
@@ -307,5 +311,7 @@ def test_server_side_does_not_import_torch() -> None:
 
 def test_report_counts() -> None:
     """Printed with -s: how many fixture models match torch exactly."""
-    print(f"\nfixture models matching torch exactly (params, trainable, every layer's params and"
-          f" output shape): {sum(MATCHED.values())}")
+    print(
+        f"\nfixture models matching torch exactly (params, trainable, every layer's params and"
+        f" output shape): {sum(MATCHED.values())}"
+    )

@@ -13,11 +13,9 @@ back to chaining the layers in declaration order and says so (``trace.complete``
 from __future__ import annotations
 
 import ast
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from gpulens.analysis.symbols import dotted_target
 from gpulens.analysis.models import (
     _MISSING,
     Bound,
@@ -35,6 +33,7 @@ from gpulens.analysis.models import (
     _plain,
     discover,
 )
+from gpulens.analysis.symbols import dotted_target
 from gpulens.estimate import layers as L
 from gpulens.estimate.graph import ForwardTrace, TraceBuilder
 from gpulens.estimate.layers import LayerInfo, TensorInfo
@@ -80,6 +79,7 @@ _POOLS = {
     "pixel_shuffle": "PixelShuffle", "pixel_unshuffle": "PixelUnshuffle",
 }  # fmt: skip
 _VIEWS = {"view", "reshape", "flatten", "permute", "transpose", "unsqueeze", "squeeze", "t"}
+_KEEP = {"to", "cuda", "float", "long", "contiguous", "half", "bfloat16", "detach", "pin_memory"}
 
 
 class Tracer:
@@ -117,7 +117,7 @@ class Tracer:
 
     def dims(self, t: T) -> list[Any]:
         """The shape with the batch dimension as BatchDim(1)."""
-        s = list(self.shape(t))
+        s: list[Any] = list(self.shape(t))
         bd = self.bdim(t)
         if bd is not None and bd < len(s):
             s[bd] = BatchDim(1)
@@ -161,7 +161,10 @@ class Tracer:
         call_args: int = 1,
     ) -> tuple[list[T], Any]:
         """Trace ``root(*inputs)``; returns the input tensors and forward's result."""
-        xs = [T(self.tb.input((None, *shape), dtype=dt, name=f"input{i}")) for i, (shape, dt) in enumerate(inputs)]
+        xs = [
+            T(self.tb.input((None, *shape), dtype=dt, name=f"input{i}"))
+            for i, (shape, dt) in enumerate(inputs)
+        ]
         out = self.call_module(self.root, list(xs[:call_args]), {}, "")
         return xs, out
 
@@ -175,7 +178,13 @@ class Tracer:
             r = self._call_module(m, args, kwargs, self.names.get(id(m), name))
         finally:
             self.depth -= 1
-        first = r if isinstance(r, T) else next((x for x in r if isinstance(x, T)), None) if isinstance(r, tuple) else None
+        first = (
+            r
+            if isinstance(r, T)
+            else next((x for x in r if isinstance(x, T)), None)
+            if isinstance(r, tuple)
+            else None
+        )
         if first is not None:
             self.module_outputs.setdefault(id(m), first.tid)
         return r
@@ -183,7 +192,9 @@ class Tracer:
     def _call_module(self, m: LayerInfo, args: list[Any], kwargs: dict[str, Any], name: str) -> Any:
         meta = self.b.meta.get(id(m))
         if meta is not None and meta.tv is not None:
-            raise NotFollowed(f"{meta.type_name} is a torchvision model (its forward is measured, not traced)")
+            raise NotFollowed(
+                f"{meta.type_name} is a torchvision model (its forward is measured, not traced)"
+            )
         if meta is not None and meta.cls is not None:
             fwd, _ = self.b.method(meta.cls, "forward")
             if fwd is None:
@@ -230,7 +241,9 @@ class Tracer:
                 raise NotFollowed(f"{name}: {exc}") from exc
             flat = _flat(out)
             ins = list(dict.fromkeys([q.tid, k.tid, v.tid]))
-            tids = self.tb.call("MultiheadAttention", ins, [s for s in flat if s is not None], m, name=name)
+            tids = self.tb.call(
+                "MultiheadAttention", ins, [s for s in flat if s is not None], m, name=name
+            )
             res: list[Any] = [T(t) for t in tids]
             while len(res) < 2:
                 res.append(None)
@@ -311,7 +324,9 @@ class Tracer:
         elif isinstance(st, ast.If):
             t = self.truth(self.expr(st.test, env))
             if isinstance(t, Unk):
-                raise NotFollowed(f"`if {self.b.ev.segment(st.test, 50)}` (line {st.lineno}): {t.reason}")
+                raise NotFollowed(
+                    f"`if {self.b.ev.segment(st.test, 50)}` (line {st.lineno}): {t.reason}"
+                )
             self.block(st.body if t else st.orelse, env)
         elif isinstance(st, ast.For):
             it = self.iterate(self.expr(st.iter, env))
@@ -336,15 +351,15 @@ class Tracer:
         elif isinstance(t, ast.Tuple | ast.List):
             items = self.iterate(v)
             if len(items) != len(t.elts):
-                raise NotFollowed(f"unpacking {len(items)} values into {len(t.elts)} (line {t.lineno})")
+                raise NotFollowed(
+                    f"unpacking {len(items)} values into {len(t.elts)} (line {t.lineno})"
+                )
             for e, x in zip(t.elts, items, strict=True):
                 self.assign(e, x, env)
         elif isinstance(t, ast.Subscript):
             base = self.expr(t.value, env)
             key = self.expr(t.slice, env)
-            if isinstance(base, list) and isinstance(key, int):
-                base[key] = v
-            elif isinstance(base, dict):
+            if (isinstance(base, list) and isinstance(key, int)) or isinstance(base, dict):
                 base[key] = v
             elif isinstance(base, T):
                 pass  # x[mask] = 0: in place, same storage
@@ -402,13 +417,21 @@ class Tracer:
                 return self.new(self.dims(v), v, "neg", [v])
             if isinstance(v, BatchDim):
                 return v
-            return self.b.expr(ast.UnaryOp(node.op, ast.Constant(v)), env) if _plain(v) else Unk("unary")
+            return (
+                self.b.expr(ast.UnaryOp(node.op, ast.Constant(v)), env)
+                if _plain(v)
+                else Unk("unary")
+            )
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, env)
             if isinstance(base, T):
                 return self.tensor_index(base, node.slice, env)
             if isinstance(node.slice, ast.Slice):
-                return self.b.expr(node, env) if not isinstance(base, list | tuple) else base[self.slice_of(node.slice, env)]
+                return (
+                    self.b.expr(node, env)
+                    if not isinstance(base, list | tuple)
+                    else base[self.slice_of(node.slice, env)]
+                )
             key = self.expr(node.slice, env)
             if isinstance(base, list | tuple) and isinstance(key, int):
                 if -len(base) <= key < len(base):
@@ -429,7 +452,11 @@ class Tracer:
                 return same if isinstance(node.ops[0], ast.Is) else not same
             if isinstance(left, T | BatchDim):
                 return Unk("a comparison of run-time values")
-            return self.b.compare(node, env) if not any(isinstance(self.expr(c, env), T | BatchDim) for c in node.comparators) else Unk("a comparison of run-time values")
+            return (
+                self.b.compare(node, env)
+                if not any(isinstance(self.expr(c, env), T | BatchDim) for c in node.comparators)
+                else Unk("a comparison of run-time values")
+            )
         if isinstance(node, ast.BoolOp):
             last: Any = None
             for e in node.values:
@@ -465,7 +492,9 @@ class Tracer:
             raise NotFollowed("slice bounds not known")
         return slice(*parts)
 
-    def comp(self, elt: ast.expr, gens: list[ast.comprehension], i: int, env: Env, out: list[Any]) -> None:
+    def comp(
+        self, elt: ast.expr, gens: list[ast.comprehension], i: int, env: Env, out: list[Any]
+    ) -> None:
         if i == len(gens):
             out.append(self.expr(elt, env))
             return
@@ -521,7 +550,12 @@ class Tracer:
                     return BatchDim(a.k * b)
                 if isinstance(b, BatchDim) and isinstance(a, int):
                     return BatchDim(b.k * a)
-            if isinstance(op, ast.FloorDiv | ast.Div) and isinstance(a, BatchDim) and isinstance(b, int) and a.k % b == 0:
+            if (
+                isinstance(op, ast.FloorDiv | ast.Div)
+                and isinstance(a, BatchDim)
+                and isinstance(b, int)
+                and a.k % b == 0
+            ):
                 return BatchDim(a.k // b)
             raise NotFollowed("arithmetic on the batch size")
         return self.b.binop(op, a, b)
@@ -575,7 +609,9 @@ class Tracer:
         self.fix_bdim(tid, dims, n)
         return T(tid)
 
-    def flatten(self, t: T, start: int = 0, end: int = -1, layer: LayerInfo | None = None, name: str = "") -> T:
+    def flatten(
+        self, t: T, start: int = 0, end: int = -1, layer: LayerInfo | None = None, name: str = ""
+    ) -> T:
         d = self.dims(t)
         n = len(d)
         s, e = start % max(n, 1), end % max(n, 1)
@@ -616,7 +652,11 @@ class Tracer:
             if kk == 0 or tk % kk:
                 raise NotFollowed("a view whose -1 cannot be inferred")
             rest = tk // kk
-            fill: Any = BatchDim(rest) if isinstance(total, BatchDim) and not isinstance(known, BatchDim) else rest
+            fill: Any = (
+                BatchDim(rest)
+                if isinstance(total, BatchDim) and not isinstance(known, BatchDim)
+                else rest
+            )
             args = [fill if a == -1 else a for a in args]
         out: list[Any] = []
         for a in args:
@@ -685,7 +725,12 @@ class Tracer:
         self.loss_traced = True
         if kind in ("cross_entropy", "crossentropy", "nll", "nll_loss") and len(ts) >= 2:
             return T(self.tb.cross_entropy(ts[0].tid, ts[1].tid))
-        op = {"mse": "mse_loss", "l1": "l1_loss", "bcewithlogits": "bce_with_logits", "smoothl1": "smooth_l1_loss"}.get(kind, f"{kind}_loss")
+        op = {
+            "mse": "mse_loss",
+            "l1": "l1_loss",
+            "bcewithlogits": "bce_with_logits",
+            "smoothl1": "smooth_l1_loss",
+        }.get(kind, f"{kind}_loss")
         return T(self.tb.op(op, [t.tid for t in ts], (), name="loss"))
 
     # -- calls -------------------------------------------------------------------------------
@@ -751,7 +796,10 @@ class Tracer:
             return self.b.builtin(last, args, kwargs, ast.Constant(0))
         if name.startswith("math."):
             return self.b.math(last, args)
-        if name.startswith("torch.utils.checkpoint") and last in ("checkpoint", "checkpoint_sequential"):
+        if name.startswith("torch.utils.checkpoint") and last in (
+            "checkpoint",
+            "checkpoint_sequential",
+        ):
             fn = args[0]
             self.tb.begin_checkpoint()
             try:
@@ -763,8 +811,20 @@ class Tracer:
                 self.tb.end_checkpoint()
             raise NotFollowed("checkpoint of a function not followed")
         ts = [a for a in args if isinstance(a, T)]
-        if last in ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits", "smooth_l1_loss"):
-            kind = {"binary_cross_entropy_with_logits": "bcewithlogits", "mse_loss": "mse", "l1_loss": "l1", "smooth_l1_loss": "smoothl1"}.get(last, last)
+        if last in (
+            "cross_entropy",
+            "nll_loss",
+            "mse_loss",
+            "l1_loss",
+            "binary_cross_entropy_with_logits",
+            "smooth_l1_loss",
+        ):
+            kind = {
+                "binary_cross_entropy_with_logits": "bcewithlogits",
+                "mse_loss": "mse",
+                "l1_loss": "l1",
+                "smooth_l1_loss": "smoothl1",
+            }.get(last, last)
             return self.loss(kind, ts)
         if last in ("cat", "concat", "concatenate", "stack") and args:
             parts = [x for x in self.iterate(args[0]) if isinstance(x, T)]
@@ -785,7 +845,21 @@ class Tracer:
                 total += x
             dims = [*d0[:k], total, *d0[k + 1 :]]
             return self.new(dims, parts[0], "cat", parts, dim=k)
-        if last in ("zeros", "ones", "randn", "rand", "empty", "full", "zeros_like", "ones_like", "randn_like", "arange", "tril", "triu", "tensor"):
+        if last in (
+            "zeros",
+            "ones",
+            "randn",
+            "rand",
+            "empty",
+            "full",
+            "zeros_like",
+            "ones_like",
+            "randn_like",
+            "arange",
+            "tril",
+            "triu",
+            "tensor",
+        ):
             if last.endswith("_like") and ts:
                 return self.new(self.dims(ts[0]), ts[0], "zeros_like", [ts[0]])
             if last in ("tril", "triu") and ts:
@@ -810,7 +884,11 @@ class Tracer:
         if last in _POOLS and ts:
             return self.functional_layer(_POOLS[last], ts[0], args[1:], kwargs, last)
         if last in ("interpolate", "upsample"):
-            kw = {k: v for k, v in kwargs.items() if k in ("size", "scale_factor", "mode", "align_corners")}
+            kw = {
+                k: v
+                for k, v in kwargs.items()
+                if k in ("size", "scale_factor", "mode", "align_corners")
+            }
             return self.functional_layer("Upsample", ts[0], args[1:], kw, "interpolate")
         if last in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout") and ts:
             p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
@@ -827,7 +905,14 @@ class Tracer:
         if last == "scaled_dot_product_attention" and len(ts) >= 3:
             q, _k, v = ts[:3]
             dims = [*self.dims(q)[:-1], self.dims(v)[-1]]
-            return self.new(dims, q, "sdpa", ts[:3], is_causal=bool(kwargs.get("is_causal", False)), dropout_p=kwargs.get("dropout_p", 0.0))
+            return self.new(
+                dims,
+                q,
+                "sdpa",
+                ts[:3],
+                is_causal=bool(kwargs.get("is_causal", False)),
+                dropout_p=kwargs.get("dropout_p", 0.0),
+            )
         if last in ("matmul", "bmm", "mm") and len(ts) == 2:
             return self.matmul(ts[0], ts[1])
         if last in ("flatten",) and ts:
@@ -835,7 +920,9 @@ class Tracer:
             end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
             return self.flatten(ts[0], start, end)
         if last in ("layer_norm", "normalize", "group_norm", "batch_norm", "rms_norm") and ts:
-            return self.new(self.dims(ts[0]), ts[0], last if last != "rms_norm" else "layer_norm", [ts[0]])
+            return self.new(
+                self.dims(ts[0]), ts[0], last if last != "rms_norm" else "layer_norm", [ts[0]]
+            )
         if last == "linear" and len(ts) > 1:
             d = self.dims(ts[0])
             return self.new([*d[:-1], self.shape(ts[1])[0]], ts[0], "linear", ts[:2])
@@ -855,7 +942,9 @@ class Tracer:
             return self.b.call_sym(f, args, kwargs, ast.Constant(0), Env({}, self.b.table.module))
         raise NotFollowed(f"`{name}` (line {line}) is not followed")
 
-    def functional_layer(self, kind: str, x: T, args: list[Any], kwargs: dict[str, Any], op: str) -> T:
+    def functional_layer(
+        self, kind: str, x: T, args: list[Any], kwargs: dict[str, Any], op: str
+    ) -> T:
         try:
             layer = L.build(kind, args, kwargs)
         except CatalogError as exc:
@@ -884,11 +973,19 @@ class Tracer:
                     raise NotFollowed(f"{name} of a value not followed")
                 dims = self.dims(args[0])
             elif name == "expand":
-                dims0 = list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else args
+                dims0 = (
+                    list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else args
+                )
                 dims = [d[i - (len(dims0) - len(d))] if x == -1 else x for i, x in enumerate(dims0)]
             else:
                 dims = self.reshape_dims(t, args)
-            return self.view(t, dims, "reshape" if name.startswith("reshape") else ("expand" if name.startswith("expand") else "view"))
+            return self.view(
+                t,
+                dims,
+                "reshape"
+                if name.startswith("reshape")
+                else ("expand" if name.startswith("expand") else "view"),
+            )
         if name == "flatten":
             start = kwargs.get("start_dim", args[0] if args else 0)
             end = kwargs.get("end_dim", args[1] if len(args) > 1 else -1)
@@ -909,7 +1006,9 @@ class Tracer:
         if name == "squeeze":
             if args:
                 k = args[0] % len(d)
-                return self.view(t, [x for i, x in enumerate(d) if not (i == k and x == 1)], "squeeze")
+                return self.view(
+                    t, [x for i, x in enumerate(d) if not (i == k and x == 1)], "squeeze"
+                )
             return self.view(t, [x for x in d if x != 1], "squeeze")
         if name in ("chunk", "split"):
             n = args[0]
@@ -927,14 +1026,40 @@ class Tracer:
                 pieces.append(self.view(t, dims, name))
                 left -= k
             return tuple(pieces)
-        if name in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp") and (args or kwargs or name in ("mean", "sum")):
+        if name in (
+            "mean",
+            "sum",
+            "amax",
+            "amin",
+            "max",
+            "min",
+            "std",
+            "var",
+            "norm",
+            "logsumexp",
+        ) and (args or kwargs or name in ("mean", "sum")):
             r = self.reduce(t, args, kwargs, "mean" if name in ("mean", "sum") else name)
             if name in ("max", "min") and (args or "dim" in kwargs):
                 return (r, r)
             return r
         if name in ("contiguous",):
             return self.new(d, t, "contiguous", [t])
-        if name in ("to", "type", "cuda", "cpu", "float", "half", "bfloat16", "long", "int", "bool", "detach", "clone", "type_as", "requires_grad_"):
+        if name in (
+            "to",
+            "type",
+            "cuda",
+            "cpu",
+            "float",
+            "half",
+            "bfloat16",
+            "long",
+            "int",
+            "bool",
+            "detach",
+            "clone",
+            "type_as",
+            "requires_grad_",
+        ):
             if name in ("long", "int", "bool"):
                 return self.new(d, t, "to", [t], dtype="int64" if name != "bool" else "bool")
             return t
@@ -947,11 +1072,20 @@ class Tracer:
         if name in _SAME_SHAPE_METHODS or name.rstrip("_") in _SAME_SHAPE_METHODS:
             return self.new(d, t, name.rstrip("_"), [t], inplace=name.endswith("_"))
         if name in ("add", "sub", "mul", "div", "add_", "mul_", "sub_", "div_", "matmul"):
-            op = {"add": ast.Add(), "sub": ast.Sub(), "mul": ast.Mult(), "div": ast.Div(), "matmul": ast.MatMult()}[name.rstrip("_")]
+            op = {
+                "add": ast.Add(),
+                "sub": ast.Sub(),
+                "mul": ast.Mult(),
+                "div": ast.Div(),
+                "matmul": ast.MatMult(),
+            }[name.rstrip("_")]
             return self.binop(op, t, args[0], inplace=name.endswith("_"))
         if name == "repeat":
             reps = list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else args
-            dims = [self.prod([x, r]) if isinstance(x, int | BatchDim) else x for x, r in zip(d, reps, strict=False)]
+            dims = [
+                self.prod([x, r]) if isinstance(x, int | BatchDim) else x
+                for x, r in zip(d, reps, strict=False)
+            ]
             return self.new(dims, t, "repeat", [t])
         if name == "argmax":
             return self.reduce(t, args, kwargs, "argmax")
@@ -977,7 +1111,7 @@ def chain_trace(root: LayerInfo, input_shape: tuple[Dim, ...], dtype: str) -> Fo
     tb = TraceBuilder()
     x = tb.input((None, *input_shape), dtype=dtype)
     for name, m in root.named_modules():
-        if m.children or m is root and m.children:
+        if m.children or (m is root and m.children):
             continue
         if m.kind in ("ModuleList", "ModuleDict", "Identity") or m.kind.endswith("Loss"):
             continue
@@ -1033,24 +1167,33 @@ class Inputs:
     def _binding(self, name: str, scope: Any, pos: tuple[int, int]) -> Any:
         s = scope
         while s is not None:
-            bs = [x for x in s.bindings.get(name, ()) if x.pos < pos] if s is scope else s.bindings.get(name, [])
+            bs = (
+                [x for x in s.bindings.get(name, ()) if x.pos < pos]
+                if s is scope
+                else s.bindings.get(name, [])
+            )
             if bs:
                 return bs[-1]
             s = s.parent
         return None
 
-    def tensor_of(self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int = 0) -> Sample | Unk:
+    def tensor_of(
+        self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int = 0
+    ) -> Sample | Unk:
         """What a batch expression holds: tensors with batch-first shapes (batch dropped)."""
         if depth > 12:
             return Unk("followed too far")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-            "to", "cuda", "float", "long", "contiguous", "half", "bfloat16", "detach", "pin_memory",
-        ):  # fmt: skip
-            inner = self.tensor_of(node.func.value, scope, pos, depth + 1)
-            if isinstance(inner, Sample) and node.func.attr == "long":
-                return Sample(tuple((i[0], "int64") if i else None for i in inner.items), inner.source)
-            if isinstance(inner, Sample) and node.func.attr == "float":
-                return Sample(tuple((i[0], "float") if i else None for i in inner.items), inner.source)
+        f = node.func if isinstance(node, ast.Call) else None
+        if isinstance(node, ast.Call) and isinstance(f, ast.Attribute) and f.attr in _KEEP:
+            inner = self.tensor_of(f.value, scope, pos, depth + 1)
+            if isinstance(inner, Sample) and f.attr == "long":
+                return Sample(
+                    tuple((i[0], "int64") if i else None for i in inner.items), inner.source
+                )
+            if isinstance(inner, Sample) and f.attr == "float":
+                return Sample(
+                    tuple((i[0], "float") if i else None for i in inner.items), inner.source
+                )
             return inner
         if isinstance(node, ast.Name):
             bd = self._binding(node.id, scope, pos)
@@ -1094,7 +1237,11 @@ class Inputs:
             return s
         if -len(s.items) <= i < len(s.items):
             item = s.items[i]
-            return Sample((item,), s.source) if item is not None else Unk(f"item {i} of {s.source} is not known")
+            return (
+                Sample((item,), s.source)
+                if item is not None
+                else Unk(f"item {i} of {s.source} is not known")
+            )
         return Unk("batch item out of range")
 
     def factory(self, node: ast.Call, scope: Any, pos: tuple[int, int], last: str) -> Sample | Unk:
@@ -1108,7 +1255,10 @@ class Inputs:
         elif last == "normal":
             size = kw.get("size", args[2] if len(args) > 2 else None)
         else:
-            size = kw.get("size", args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else tuple(args))
+            size = kw.get(
+                "size",
+                args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else tuple(args),
+            )
         if isinstance(size, int):
             size = (size,)
         if not isinstance(size, list | tuple) or not size:
@@ -1149,7 +1299,9 @@ class Inputs:
             return self.pick(s, path[0])
         return s
 
-    def loader_sample(self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int) -> Sample | Unk:
+    def loader_sample(
+        self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int
+    ) -> Sample | Unk:
         v = self.ev.eval(node, scope, pos)
         if not v.known:
             return Unk(v.reason or "the data loader is not known")
@@ -1159,7 +1311,11 @@ class Inputs:
         if not isinstance(ld, LoaderVal):
             return Unk(f"`{self.ev.segment(node, 40)}` is not a DataLoader the reader follows")
         call = ld.node
-        ds = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "dataset"), None)
+        ds = (
+            call.args[0]
+            if call.args
+            else next((k.value for k in call.keywords if k.arg == "dataset"), None)
+        )
         if ds is None:
             return Unk("the DataLoader has no dataset")
         lscope = self._scope_of_call(call) or scope
@@ -1174,7 +1330,9 @@ class Inputs:
                 return s
         return None
 
-    def dataset_sample(self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int) -> Sample | Unk:
+    def dataset_sample(
+        self, node: ast.expr, scope: Any, pos: tuple[int, int], depth: int
+    ) -> Sample | Unk:
         if depth > 12:
             return Unk("followed too far")
         if isinstance(node, ast.Name):
@@ -1221,7 +1379,9 @@ class Inputs:
                 return Unk(f"{last} images vary in size and no Resize/Crop transform fixes it")
             src = f"torchvision {last} ({c}×{h}×{w} per image)"
             return Sample((((c, h, w), "float"), ((), "int64")), src)
-        return Unk(f"the samples of `{self.ev.segment(node, 40)}` have a shape the reader does not know")
+        return Unk(
+            f"the samples of `{self.ev.segment(node, 40)}` have a shape the reader does not know"
+        )
 
     def transforms(
         self, node: ast.expr, scope: Any, pos: tuple[int, int], square: bool
@@ -1245,7 +1405,7 @@ class Inputs:
                     calls.append(n)
             elif isinstance(n, ast.List | ast.Tuple):
                 todo.extend(n.elts)
-        size: tuple[int, int] | None | Unk = None
+        size: tuple[int, int] | Unk | None = None
         chans: int | None = None
         for c in calls:
             last = (dotted_target(c.func) or "").rsplit(".", 1)[-1]
@@ -1260,8 +1420,10 @@ class Inputs:
                         size = (v, v) if square else Unk("Resize(int) keeps the aspect ratio")
                     else:
                         size = (v, v)
-                elif isinstance(v, list | tuple) and len(v) == 2 and all(
-                    isinstance(x, int) for x in v
+                elif (
+                    isinstance(v, list | tuple)
+                    and len(v) == 2
+                    and all(isinstance(x, int) for x in v)
                 ):
                     size = (v[0], v[1])
                 elif isinstance(v, list | tuple) and len(v) == 1 and isinstance(v[0], int):
@@ -1368,7 +1530,9 @@ class ModelReading:
                     total += t.numel
         return total
 
-    def memory(self, traces: list[Any], missing: list[str], found: list[Found]) -> tuple[Any, str | None]:
+    def memory(
+        self, traces: list[Any], missing: list[str], found: list[Found]
+    ) -> tuple[Any, str | None]:
         if not any(f.trained for f in found):
             return None, "no model the script trains was found (a model passed to an optimizer)"
         if missing:
@@ -1388,7 +1552,9 @@ class ModelReading:
         if len(traces) > 1 and all(o is not None for o in per_model):
             opts = per_model
         try:
-            est = estimate_training_memory(traces if len(traces) > 1 else traces[0], self.batch, prec, opts)
+            est = estimate_training_memory(
+                traces if len(traces) > 1 else traces[0], self.batch, prec, opts
+            )
         except (ValueError, KeyError, ZeroDivisionError) as exc:
             return None, f"the memory model failed: {exc}"
         return est, None
@@ -1400,7 +1566,11 @@ class ModelReading:
         info = f.info
         meta = self.b.meta.get(id(info))
         type_name = (meta.type_name if meta else "") or info.kind
-        name = type_name if meta is not None and (meta.cls is not None or meta.tv is not None) else f.var
+        name = (
+            type_name
+            if meta is not None and (meta.cls is not None or meta.tv is not None)
+            else f.var
+        )
         reason: str | None = info.unknown_reason
         trainable = info.trainable_params
         unk = self._trainable_unknown(info)
@@ -1462,7 +1632,10 @@ class ModelReading:
                 v = (v,)
             if isinstance(v, list | tuple) and all(isinstance(x, int) for x in v):
                 dt = "int64" if tokens else "float"
-                return Sample(((tuple(v), dt),), f"pragma input_shape, line {pragma.span.line if pragma.span else '?'}"), 1
+                return Sample(
+                    ((tuple(v), dt),),
+                    f"pragma input_shape, line {pragma.span.line if pragma.span else '?'}",
+                ), 1
         best: Sample | Unk = Unk("the model is never called with an input the reader follows")
         nargs = 1
         for call, scope in self.b.ev.call_index().get(f.var, ()):
@@ -1485,7 +1658,11 @@ class ModelReading:
         picked = getattr(self.reader, "train_loader", None)
         if picked is not None:
             call, scope = picked
-            ds = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "dataset"), None)
+            ds = (
+                call.args[0]
+                if call.args
+                else next((k.value for k in call.keywords if k.arg == "dataset"), None)
+            )
             if ds is not None:
                 s = self.inputs.dataset_sample(ds, scope, (call.lineno, call.col_offset), 0)
                 if isinstance(s, Sample):
@@ -1493,7 +1670,9 @@ class ModelReading:
                 best = s
         return best, nargs
 
-    def trace(self, f: Found, meta: Meta | None) -> tuple[Any, dict[int, tuple[Dim, ...]], str | None]:
+    def trace(
+        self, f: Found, meta: Meta | None
+    ) -> tuple[Any, dict[int, tuple[Dim, ...]], str | None]:
         from gpulens.estimate.memory import torchvision_costs
 
         sample, nargs = self.sample_for(f)
@@ -1518,7 +1697,8 @@ class ModelReading:
             )
             return costs, {}, None
         if isinstance(sample, Unk):
-            return None, {}, f"the input shape is not known ({sample.reason}); add `# gpulens: input_shape=(C, H, W)`"
+            unknown_in = f"the input shape is not known ({sample.reason})"
+            return None, {}, f"{unknown_in}; add `# gpulens: input_shape=(C, H, W)`"
         x = sample.items[0]
         if x is None:
             return None, {}, "the input shape is not known"
@@ -1529,7 +1709,7 @@ class ModelReading:
             ins.append((target[0], target[1]))
         why: str | None = None
         try:
-            xs, out = tr.run(ins, min(nargs, len(ins)))
+            _xs, out = tr.run(ins, min(nargs, len(ins)))
             outs = _tensors(out)
             if not outs:
                 raise NotFollowed("forward() returns no tensor")
@@ -1539,7 +1719,11 @@ class ModelReading:
             trace = tr.tb.finish([f.info])
             shapes = self.shapes(tr)
         except (NotFollowed, CatalogError, _Budget, RecursionError) as exc:
-            why = f"forward() not followed: {exc}" if not isinstance(exc, _Budget) else "forward() is too long to follow"
+            why = (
+                f"forward() not followed: {exc}"
+                if not isinstance(exc, _Budget)
+                else "forward() is too long to follow"
+            )
             trace = chain_trace(f.info, x[0], x[1])
             trace.incomplete(f"{why}; the layers are chained in declaration order instead")
             trace.modules = [f.info]
@@ -1591,7 +1775,12 @@ class ModelReading:
         elif kind in ("MSELoss", "F.mse_loss", "L1Loss", "F.l1_loss", "SmoothL1Loss", "HuberLoss"):
             t = tb.input(shape, name="y")
             tb.op("mse_loss", [out.tid, t], (), name="loss")
-        elif kind in ("BCEWithLogitsLoss", "BCELoss", "F.binary_cross_entropy_with_logits", "F.binary_cross_entropy"):
+        elif kind in (
+            "BCEWithLogitsLoss",
+            "BCELoss",
+            "F.binary_cross_entropy_with_logits",
+            "F.binary_cross_entropy",
+        ):
             t = tb.input(shape, name="y")
             tb.op("bce_with_logits", [out.tid, t], (), name="loss")
 

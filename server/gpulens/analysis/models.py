@@ -590,7 +590,9 @@ class Builder:
                     names.add(n.id)
                 elif isinstance(n, ast.Call):
                     f = n.func
-                    if (isinstance(f, ast.Attribute) and f.attr in _TRAINING_CALLS) or (isinstance(f, ast.Name) and self._trains(f.id)):
+                    if (isinstance(f, ast.Attribute) and f.attr in _TRAINING_CALLS) or (
+                        isinstance(f, ast.Name) and self._trains(f.id)
+                    ):
                         training = True
             got = (frozenset(names), training)
             self._facts[id(st)] = got
@@ -609,7 +611,9 @@ class Builder:
             for n in ast.walk(fn):
                 if isinstance(n, ast.Call):
                     f = n.func
-                    if (isinstance(f, ast.Attribute) and f.attr in _TRAINING_CALLS) or (isinstance(f, ast.Name) and f.id != fname and self._trains(f.id)):
+                    if (isinstance(f, ast.Attribute) and f.attr in _TRAINING_CALLS) or (
+                        isinstance(f, ast.Name) and f.id != fname and self._trains(f.id)
+                    ):
                         res = True
                 if res:
                     break
@@ -734,9 +738,7 @@ class Builder:
             return False
         if isinstance(node, ast.Attribute | ast.Subscript | ast.Name):
             return True
-        if isinstance(node, ast.ListComp | ast.List | ast.Tuple):
-            return True
-        return False
+        return isinstance(node, ast.ListComp | ast.List | ast.Tuple)
 
     def from_v(self, v: V) -> Any:
         """The reader's evaluator value → interpreter value."""
@@ -939,7 +941,9 @@ class Builder:
         elif isinstance(t, ast.Subscript):
             obj = self.expr(t.value, env)
             key = self.expr(t.slice, env)
-            if (isinstance(obj, list) and _is_int(key) and -len(obj) <= key < len(obj)) or (isinstance(obj, dict) and not isinstance(key, Unk)):
+            if (isinstance(obj, list) and _is_int(key) and -len(obj) <= key < len(obj)) or (
+                isinstance(obj, dict) and not isinstance(key, Unk)
+            ):
                 obj[key] = value
             elif isinstance(obj, LayerInfo) and not isinstance(key, Unk):
                 k = str(key % len(obj.children)) if _is_int(key) and obj.children else str(key)
@@ -1053,24 +1057,24 @@ class Builder:
                 return "__main__"
             return self.global_name(node.id, env.scope, env.pos)
         if isinstance(node, ast.Attribute):
-            d = dotted_target(node)
+            dotted = dotted_target(node)
             base = self.expr(node.value, env)
-            if isinstance(base, Unk) and d is not None and env.pos is not None:
+            if isinstance(base, Unk) and dotted is not None and env.pos is not None:
                 # script mode: `args.x` bindings, read by the evaluator
-                v = self.ev.lookup(d, env.scope, env.pos)
+                v = self.ev.lookup(dotted, env.scope, env.pos)
                 if v is not None:
                     return self.from_v(v)
             return self.getattr(base, node.attr, node)
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, env)
             if isinstance(node.slice, ast.Slice):
-                parts = [
+                bounds = [
                     self.expr(p, env) if p is not None else None
                     for p in (node.slice.lower, node.slice.upper, node.slice.step)
                 ]
-                if any(isinstance(p, Unk) for p in parts):
+                if any(isinstance(p, Unk) for p in bounds):
                     return Unk("slice bounds not known")
-                return self.index(base, slice(*parts), node)
+                return self.index(base, slice(*bounds), node)
             return self.index(base, self.expr(node.slice, env), node)
         if isinstance(node, ast.Call):
             return self.call(node, env)
@@ -1124,18 +1128,18 @@ class Builder:
         if isinstance(node, ast.Set):
             return self._elts(node.elts, env)
         if isinstance(node, ast.Dict):
-            d: dict[Any, Any] = {}
+            out: dict[Any, Any] = {}
             for k, v in zip(node.keys, node.values, strict=False):
                 if k is None:
                     sv = self.expr(v, env)
                     if isinstance(sv, dict):
-                        d.update(sv)
+                        out.update(sv)
                     continue
                 kv = self.expr(k, env)
                 if isinstance(kv, Unk):
                     return Unk("a dict key not known")
-                d[kv] = self.expr(v, env)
-            return d
+                out[kv] = self.expr(v, env)
+            return out
         if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp):
             return self.comprehension(node.elt, None, node.generators, env)
         if isinstance(node, ast.DictComp):
@@ -1365,9 +1369,10 @@ class Builder:
         if isinstance(key, Unk):
             return key
         try:
-            if isinstance(base, list | tuple | str | range):
-                if isinstance(key, slice) or _is_int(key):
-                    return base[key]
+            if isinstance(base, list | tuple | str | range) and (
+                isinstance(key, slice) or _is_int(key)
+            ):
+                return base[key]
             if isinstance(base, dict):
                 if key in base:
                     return base[key]
@@ -1496,7 +1501,11 @@ class Builder:
         if name in ("collections.OrderedDict", "builtins.dict"):
             d: dict[Any, Any] = {}
             if args:
-                it = self.iterate(args[0]) if not isinstance(args[0], dict) else list(args[0].items())
+                it = (
+                    self.iterate(args[0])
+                    if not isinstance(args[0], dict)
+                    else list(args[0].items())
+                )
                 if isinstance(it, Unk):
                     return it
                 for pair in it:
@@ -1555,7 +1564,9 @@ class Builder:
             if last == "eye":
                 n = args[0] if args else None
                 m = args[1] if len(args) > 1 else n
-                return TShape((n, m)) if _is_int(n) and _is_int(m) else Unk("eye size")
+                if isinstance(n, int) and isinstance(m, int):
+                    return TShape((n, m))
+                return Unk("eye size")
             if last == "arange":
                 nums = [a for a in args if _plain(a)]
                 if len(nums) != len(args) or not nums:
@@ -1605,7 +1616,7 @@ class Builder:
                     return n.value if n.known else Unk(n.reason or "length")
                 return Unk("length not known")
             if last in ("int", "float", "str", "bool", "abs", "round"):
-                fn = {
+                fn: Any = {
                     "int": int,
                     "float": float,
                     "str": str,
@@ -1623,7 +1634,8 @@ class Builder:
                     else args
                 )
                 if all(_plain(a) for a in seq) and seq:
-                    return {"min": min, "max": max, "sum": sum}[last](seq)
+                    agg: Any = {"min": min, "max": max, "sum": sum}[last]
+                    return agg(seq)
                 if last == "sum" and not seq:
                     return 0
                 return Unk(f"{last}() not folded")
@@ -1801,10 +1813,8 @@ class Builder:
             elif isinstance(key, str) and m is None:
                 pass
             else:
-                obj.poison = (
-                    obj.poison
-                    or f"`add_module` at line {getattr(node, 'lineno', '?')}: name or module not known"
-                )
+                line = getattr(node, "lineno", "?")
+                obj.poison = obj.poison or f"`add_module` at line {line}: name or module not known"
             return None
         if name == "register_buffer" and args:
             key = args[0]
@@ -2149,10 +2159,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
 def _derives(b: Builder, cls: ast.ClassDef, base: ast.ClassDef) -> bool:
     if cls is base:
         return True
-    for x in b.class_bases(cls):
-        if isinstance(x, ClassRef) and _derives(b, x.node, base):
-            return True
-    return False
+    return any(isinstance(x, ClassRef) and _derives(b, x.node, base) for x in b.class_bases(cls))
 
 
 def _param_receivers(call: ast.Call, scope: Scope, b: Builder) -> list[ast.expr]:
