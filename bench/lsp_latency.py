@@ -2,9 +2,15 @@
 
 - spawn → first inlay hints: start ``python -m gpulens.lsp``, initialize, open a generated
   2,000-line training script, ask for inlay hints; time until the hints arrive (target ≤ 1 s).
-- edit → hints: send an incremental ``didChange`` (the batch size constant changes) and ask for
-  inlay hints right away, as an editor does after a keystroke; time until hints that reflect the
-  edit arrive (target p50 ≤ 10 ms). Every answer is checked against the expected label.
+- edit → hints: send an incremental ``didChange`` and ask for inlay hints right away, as an editor
+  does after a keystroke; time until hints that reflect the edit arrive (target p50 ≤ 10 ms).
+  Four kinds of edit, each timed on its own: the batch size constant changes (``edit_to_hints``,
+  the hints change), characters typed one at a time inside a line in the middle of the file
+  (``edit_typing``), a line added and removed again above most of the file (``edit_add_line``,
+  every statement below moves), and a bracket typed and closed again (``edit_syntax_error``,
+  every other version does not parse). Every answer is checked against the expected labels, and
+  the server's own CPU time per edit is read from ``/proc`` (machine load inflates wall time
+  much more than CPU time).
 - cached hints and hover: the same requests on an unchanged document (the server's own overhead).
 
 Usage: ``python bench/lsp_latency.py [--lines 2000] [--edits 200] [--spawns 5] [--json]``
@@ -161,6 +167,15 @@ def labels(result: Any) -> list[str]:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
@@ -214,35 +229,94 @@ def main(argv: list[str] | None = None) -> int:
     client.notify("textDocument/didOpen", open_params)
     client.request("textDocument/inlayHint", hint_params(uri, n_lines))
     lines = text.split("\n")
+    version = 1
+    cpu: dict[str, float] = {}
+    Step = tuple[int, int, int, int, str, list[str]]
+
+    def series(name: str, steps: list[Step]) -> list[float]:
+        """Send each edit (range, new text) and ask for hints; check them; time each."""
+        nonlocal version
+        times: list[float] = []
+        before = cpu_seconds(client.proc.pid)
+        for i, (line, col, end_line, end_col, new, expected) in enumerate(steps):
+            version += 1
+            change = {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": col},
+                            "end": {"line": end_line, "character": end_col},
+                        },
+                        "text": new,
+                    }
+                ],
+            }
+            t0 = time.perf_counter()
+            client.notify("textDocument/didChange", change)
+            result = client.request("textDocument/inlayHint", hint_params(uri, n_lines + 1))
+            times.append(time.perf_counter() - t0)
+            if labels(result) != expected:
+                raise SystemExit(f"{name} {i}: hints {labels(result)} != {expected}")
+        after = cpu_seconds(client.proc.pid)
+        if before is not None and after is not None and steps:
+            cpu[name] = round((after - before) / len(steps) * 1000, 2)
+        return times
+
+    # a. The batch size constant changes: the hints change with it.
     row = next(i for i, line in enumerate(lines) if line.startswith("BATCH_SIZE = "))
     values = [100, 200, 300, 400, 600]
+    steps: list[Step] = []
     current = "100"
-    edit_times: list[float] = []
-    version = 1
     for i in range(args.edits):
         new = str(values[(i + 1) % len(values)])
-        version += 1
-        change = {
-            "textDocument": {"uri": uri, "version": version},
-            "contentChanges": [
-                {
-                    "range": {
-                        "start": {"line": row, "character": 13},
-                        "end": {"line": row, "character": 13 + len(current)},
-                    },
-                    "text": new,
-                }
-            ],
-        }
-        t0 = time.perf_counter()
-        client.notify("textDocument/didChange", change)
-        result = client.request("textDocument/inlayHint", hint_params(uri, n_lines))
-        edit_times.append(time.perf_counter() - t0)
         per_epoch = math.ceil(1200 / int(new))
-        expected = [f"{per_epoch} it/epoch", f"{per_epoch * 5} it"]
-        if labels(result) != expected:
-            raise SystemExit(f"edit {i}: hints {labels(result)} != {expected}")
+        steps.append(
+            (row, 13, row, 13 + len(current), new, [f"{per_epoch} it/epoch", f"{per_epoch * 5} it"])
+        )
         current = new
+    edit_times = series("edit_to_hints", steps)
+    per_epoch = math.ceil(1200 / int(current))
+    same = [f"{per_epoch} it/epoch", f"{per_epoch * 5} it"]
+
+    # b. Typing inside a line in the middle of the file (a class docstring), one character at a
+    # time; the word is deleted again when complete.
+    mid = next(
+        i
+        for i, line in enumerate(lines)
+        if i > len(lines) // 2 and line.strip().startswith('"""Residual')
+    )
+    col = lines[mid].index("Residual")
+    word = "wide "
+    steps = []
+    for i in range(args.edits):
+        k = i % (len(word) + 1)
+        if k < len(word):
+            steps.append((mid, col + k, mid, col + k, word[k], same))
+        else:
+            steps.append((mid, col, mid, col + len(word), "", same))
+    typing_times = series("edit_typing", steps)
+
+    # c. A line added near the top and removed again: every statement below it moves.
+    top = next(i for i, line in enumerate(lines) if line.startswith("class Block0"))
+    steps = []
+    for i in range(args.edits):
+        if i % 2 == 0:
+            steps.append((top, 0, top, 0, "EXTRA = 1\n", same))
+        else:
+            steps.append((top, 0, top + 1, 0, "", same))
+    add_line_times = series("edit_add_line", steps)
+
+    # d. An opening bracket typed (the text does not parse; the hints stay) and closed again.
+    call_row = next(i for i, line in enumerate(lines) if "nn.CrossEntropyLoss()" in line)
+    paren = lines[call_row].index("()") + 1
+    steps = []
+    for i in range(max(args.edits // 4, 1) * 2):
+        if i % 2 == 0:
+            steps.append((call_row, paren, call_row, paren, "(", same))
+        else:
+            steps.append((call_row, paren, call_row, paren + 1, "", same))
+    syntax_times = series("edit_syntax_error", steps)
 
     # 3. The server's own overhead: cached hints and hovers on the unchanged document.
     cached: list[float] = []
@@ -265,16 +339,28 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. Where edit -> hints goes: the reader alone, in this process, and ast.parse alone.
     reader: list[float] = []
+    reader_cpu: list[float] = []
+    incremental: list[float] = []
+    incremental_cpu: list[float] = []
     parse: list[float] = []
     try:
         import ast
 
         from gpulens.analysis import analyze
+        from gpulens.analysis.incremental import ParseCache
 
-        for _ in range(min(args.edits, 50)):
-            t0 = time.perf_counter()
-            analyze(text, path=str(path))
+        texts = [text.replace("BATCH_SIZE = 100", f"BATCH_SIZE = {v}", 1) for v in values]
+        cache = ParseCache()
+        analyze(text, path=str(path), parse_cache=cache)
+        for i in range(min(args.edits, 50)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            analyze(texts[i % len(texts)], path=str(path))
             reader.append(time.perf_counter() - t0)
+            reader_cpu.append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
+            analyze(texts[(i + 1) % len(texts)], path=str(path), parse_cache=cache)
+            incremental.append(time.perf_counter() - t0)
+            incremental_cpu.append(time.process_time() - c0)
             t0 = time.perf_counter()
             ast.parse(text)
             parse.append(time.perf_counter() - t0)
@@ -288,9 +374,16 @@ def main(argv: list[str] | None = None) -> int:
         "spawn_to_initialized": summary(ready),
         "spawn_to_first_hints": summary(first),
         "edit_to_hints": summary(edit_times),
+        "edit_typing": summary(typing_times),
+        "edit_add_line": summary(add_line_times),
+        "edit_syntax_error": summary(syntax_times),
+        "server_cpu_ms_per_edit": cpu,
         "cached_hints": summary(cached),
         "hover": summary(hovers),
         **({"reader_in_process": summary(reader)} if reader else {}),
+        **({"reader_cpu": summary(reader_cpu)} if reader else {}),
+        **({"reader_incremental": summary(incremental)} if reader else {}),
+        **({"reader_incremental_cpu": summary(incremental_cpu)} if reader else {}),
         **({"ast_parse_only": summary(parse)} if parse else {}),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "targets": {"spawn_to_first_hints_ms": 1000, "edit_to_hints_p50_ms": 10},
@@ -306,9 +399,15 @@ def main(argv: list[str] | None = None) -> int:
             "spawn_to_initialized",
             "spawn_to_first_hints",
             "edit_to_hints",
+            "edit_typing",
+            "edit_add_line",
+            "edit_syntax_error",
             "cached_hints",
             "hover",
             "reader_in_process",
+            "reader_cpu",
+            "reader_incremental",
+            "reader_incremental_cpu",
             "ast_parse_only",
         ):
             if key not in results:
@@ -319,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {key:<22} p50 {s['p50_ms']:>8.2f} ms   p95 {s['p95_ms']:>8.2f} ms   "
                 f"max {s['max_ms']:>8.2f} ms   (n={s['n']})"
             )
+        if cpu:
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            print(f"  server CPU ms per edit (mean): {shown}")
         print(f"  load average (1 min) {results['load_average_1min']}")
         print("  targets: first hints <= 1000 ms; edit -> hints p50 <= 10 ms")
     return 0
