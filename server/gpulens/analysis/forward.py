@@ -13,6 +13,7 @@ back to chaining the layers in declaration order and says so (``trace.complete``
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,12 +201,14 @@ class Tracer:
             if fwd is None:
                 raise NotFollowed(f"{meta.cls.name} has no forward()")
             return self.run_function(fwd, m, args, kwargs)
+        tensors = [a for a in args if isinstance(a, T)]
+        if not tensors:
+            raise NotFollowed(f"{name or m.kind} is called without a tensor the reader follows")
+        if m.spec.lazy is not None:
+            m = self.materialize(m, self.shape(tensors[0]), name)
         if m.own_tensors is None:
             raise NotFollowed(f"{name or m.kind}: {m.reason}")
         kind = m.kind
-        tensors = [a for a in args if isinstance(a, T)]
-        if not tensors:
-            raise NotFollowed(f"{name or kind} is called without a tensor the reader follows")
         if kind == "Sequential":
             x: Any = args[0]
             for _, child in m.children:
@@ -262,6 +265,22 @@ class Tracer:
         if len(outs) == 1:
             return T(outs[0])
         return tuple(T(t) for t in outs)
+
+    def materialize(self, m: LayerInfo, shape: tuple[Dim, ...], name: str) -> LayerInfo:
+        """A Lazy* layer's first forward fixes its size: the model now holds the real layer."""
+        new = m.materialize(shape)
+        if new is m:
+            raise NotFollowed(f"{name or m.kind}: its size is inferred from an input not known")
+        path = self.names.get(id(m), name)
+        meta = self.b.meta.get(id(m))
+        if meta is not None:
+            self.b.meta[id(new)] = meta
+        if path:
+            self.root.set_child(path, new)
+        else:
+            self.root = new
+        self.names[id(new)] = path
+        return new
 
     # -- functions ---------------------------------------------------------------------------
     def run_function(self, fn: FuncRef, selfv: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -1140,10 +1159,10 @@ _DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
     "MNIST": (1, 28, 28), "FashionMNIST": (1, 28, 28), "KMNIST": (1, 28, 28),
     "EMNIST": (1, 28, 28), "QMNIST": (1, 28, 28), "USPS": (1, 16, 16),
     "CIFAR10": (3, 32, 32), "CIFAR100": (3, 32, 32), "SVHN": (3, 32, 32), "STL10": (3, 96, 96),
-    "Omniglot": (1, 105, 105), "FakeData": (3, 224, 224),
+    "Omniglot": (1, 105, 105), "FakeData": (3, 224, 224), "CelebA": (3, 218, 178),
 }  # fmt: skip
 _VARIABLE_SIZE = {"ImageNet", "ImageFolder", "DatasetFolder", "Places365", "Food101", "Flowers102",
-                  "OxfordIIITPet", "StanfordCars", "Caltech101", "Caltech256", "CelebA",
+                  "OxfordIIITPet", "StanfordCars", "Caltech101", "Caltech256",
                   "VOCSegmentation", "VOCDetection", "CocoDetection", "LSUN", "INaturalist",
                   "FGVCAircraft", "DTD", "EuroSAT", "GTSRB", "Country211", "SUN397"}  # fmt: skip
 
@@ -1195,6 +1214,31 @@ class Inputs:
                     tuple((i[0], "float") if i else None for i in inner.items), inner.source
                 )
             return inner
+        reshape = _RESHAPES.get(f.attr) if isinstance(f, ast.Attribute) else None
+        if isinstance(node, ast.Call) and isinstance(f, ast.Attribute) and reshape is not None:
+            recv = f.value
+            args = list(node.args)
+            if f.attr == "flatten" and isinstance(recv, ast.Name) and recv.id == "torch":
+                if not args:
+                    return Unk("torch.flatten without a tensor")
+                recv, args = args[0], args[1:]
+            inner = self.tensor_of(recv, scope, pos, depth + 1)
+            if isinstance(inner, Unk) or len(inner.items) != 1 or inner.items[0] is None:
+                return inner if isinstance(inner, Unk) else Unk("a reshaped batch not followed")
+            shape, dt = inner.items[0]
+            env = Env({}, scope, pos=pos)
+            vals = [self.b.expr(a, env) for a in args if not isinstance(a, ast.Starred)]
+            kw = {k.arg: self.b.expr(k.value, env) for k in node.keywords if k.arg}
+            new = _sample_reshape(f.attr, shape, vals, kw)
+            if new is None:
+                return Unk(
+                    f"`{self.ev.segment(node, 50)}` reshapes the batch in a way not followed"
+                )
+            return Sample(((new, dt),), inner.source)
+        if isinstance(node, ast.Call) and isinstance(f, ast.Name) is False and f is not None:
+            d0 = dotted_name(self.b, f, scope) or ""
+            if d0.endswith(("arange", "linspace")):
+                return Sample((((), "int64" if d0.endswith("arange") else "float"),), "a range")
         if isinstance(node, ast.Name):
             bd = self._binding(node.id, scope, pos)
             if bd is None:
@@ -1443,6 +1487,55 @@ class Inputs:
         return size, chans
 
 
+_RESHAPES = {"flatten": 1, "view": 1, "reshape": 1, "unsqueeze": 1, "squeeze": 1}
+
+
+def _sample_reshape(
+    op: str, shape: tuple[int, ...], args: list[Any], kw: dict[str, Any]
+) -> tuple[int, ...] | None:
+    """A batch (per-sample ``shape``) after ``x.<op>(*args)``; None when not followed. Dims of
+    the batch tensor count the batch as dim 0."""
+    total = math.prod(shape)
+    if op == "flatten":
+        start = kw.get("start_dim", args[0] if args else 0)
+        end = kw.get("end_dim", args[1] if len(args) > 1 else -1)
+        if not isinstance(start, int) or not isinstance(end, int):
+            return None
+        if start == 0:
+            return None  # the batch itself is flattened away
+        full = len(shape) + 1
+        s, e = start % full - 1, end % full - 1
+        return (*shape[:s], math.prod(shape[s : e + 1]), *shape[e + 1 :])
+    if op in ("view", "reshape"):
+        dims = list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else args
+        if not dims:
+            return None
+        rest = dims[1:]
+        if not all(isinstance(d, int) for d in rest):
+            return None
+        known = math.prod(d for d in rest if d != -1)
+        if -1 in rest:
+            if known == 0 or total % known:
+                return None
+            rest = [total // known if d == -1 else d for d in rest]
+        return tuple(rest) if math.prod(rest) == total else None
+    if op == "unsqueeze":
+        d = kw.get("dim", args[0] if args else None)
+        if not isinstance(d, int) or d == 0:
+            return None
+        k = d % (len(shape) + 2) - 1
+        return (*shape[:k], 1, *shape[k:])
+    if op == "squeeze":
+        if not args:
+            return tuple(x for x in shape if x != 1)
+        d = args[0]
+        if not isinstance(d, int) or d == 0:
+            return None
+        k = d % (len(shape) + 1) - 1
+        return tuple(x for i, x in enumerate(shape) if not (i == k and x == 1))
+    return None
+
+
 def dotted_name(b: Builder, func: ast.expr, scope: Any) -> str | None:
     v = b.resolve_expr_quick(func, scope)
     if isinstance(v, Sym):
@@ -1571,17 +1664,25 @@ class ModelReading:
             if meta is not None and (meta.cls is not None or meta.tv is not None)
             else f.var
         )
+        trace: Any = None
+        outputs: dict[int, tuple[Dim, ...]] = {}
+        trace_reason: str | None = None
+        lazy_only = all(
+            m.own_tensors is not None or m.spec.lazy is not None for _, m in info.named_modules()
+        )
+        if lazy_only:
+            trace, outputs, trace_reason = self.trace(f, meta)
+            info = f.info  # Lazy* layers are materialised by the first forward
+            if not info.known:
+                trace = None
         reason: str | None = info.unknown_reason
+        if reason is not None and trace_reason is not None:
+            reason = f"{reason}: {trace_reason}"
         trainable = info.trainable_params
         unk = self._trainable_unknown(info)
         if unk is not None:
             trainable = None
             reason = reason or f"which parameters are trainable is not known: {unk}"
-        trace: Any = None
-        outputs: dict[int, tuple[Dim, ...]] = {}
-        trace_reason: str | None = None
-        if info.known:
-            trace, outputs, trace_reason = self.trace(f, meta)
         summary = ModelSummary(
             name=name,
             line=f.binding.line,
@@ -1710,13 +1811,14 @@ class ModelReading:
         why: str | None = None
         try:
             _xs, out = tr.run(ins, min(nargs, len(ins)))
+            f.info = tr.root
             outs = _tensors(out)
             if not outs:
                 raise NotFollowed("forward() returns no tensor")
             tr.tb.output(*[o.tid for o in outs])
             if not tr.loss_traced:
                 self.add_loss(tr, outs[0], target)
-            trace = tr.tb.finish([f.info])
+            trace = tr.tb.finish([tr.root])
             shapes = self.shapes(tr)
         except (NotFollowed, CatalogError, _Budget, RecursionError) as exc:
             why = (
