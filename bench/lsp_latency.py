@@ -289,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     col = lines[mid].index("Residual")
     word = "wide "
     steps = []
-    for i in range(args.edits):
-        k = i % (len(word) + 1)
+    cycle = len(word) + 1  # whole cycles, so that the text is back as it was at the end
+    for i in range(max(args.edits // cycle, 1) * cycle):
+        k = i % cycle
         if k < len(word):
             steps.append((mid, col + k, mid, col + k, word[k], same))
         else:
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     # c. A line added near the top and removed again: every statement below it moves.
     top = next(i for i, line in enumerate(lines) if line.startswith("class Block0"))
     steps = []
-    for i in range(args.edits):
+    for i in range(max(args.edits // 2, 1) * 2):
         if i % 2 == 0:
             steps.append((top, 0, top, 0, "EXTRA = 1\n", same))
         else:
