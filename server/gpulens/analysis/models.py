@@ -40,6 +40,7 @@ from gpulens.estimate import layers as L
 from gpulens.estimate.layers import LayerInfo, TensorInfo
 from gpulens.estimate.shapes import CatalogError
 from gpulens.estimate.torchvision_models import TorchvisionModel, lookup_model
+from gpulens.estimate.torchvision_models import model_names as torchvision_names
 
 #: Interpreter steps per analysis (statements and expressions): construction code is small;
 #: a runaway loop must not stall the editor.
@@ -235,6 +236,7 @@ class Builder:
         self._module_class: dict[int, bool] = {}
         self._facts: dict[int, tuple[frozenset[str], bool]] = {}
         self._trains_memo: dict[str, bool] = {}
+        self._in_cls_memo: dict[int, bool] = {}
         self._depth = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -722,6 +724,18 @@ class Builder:
                 return True  # models.__dict__[arch]()
             if isinstance(f, ast.Call):
                 return True  # getattr(models, name)()
+            head = f
+            while isinstance(head, ast.Attribute):
+                head = head.value
+            if isinstance(head, ast.Name):
+                hid = head.id
+                if (
+                    hid not in self.table.imports
+                    and hid not in self.table.classes
+                    and hid not in self.table.functions
+                    and hid not in _BUILTIN_NAMES
+                ):
+                    return False  # a variable's method or a name this file never defines
             callee = self.resolve_expr_quick(f, scope)
             if isinstance(callee, ClassRef):
                 return self.is_module_class(callee.node)
@@ -2020,6 +2034,14 @@ class Found:
 
 
 def _in_module_class(b: Builder, scope: Scope) -> bool:
+    key = id(scope)
+    memo = b._in_cls_memo
+    if key not in memo:
+        memo[key] = _in_module_class_walk(b, scope)
+    return memo[key]
+
+
+def _in_module_class_walk(b: Builder, scope: Scope) -> bool:
     s: Scope | None = scope
     while s is not None:
         if isinstance(s.node, ast.ClassDef) and b.is_module_class(s.node):
@@ -2040,14 +2062,34 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     the GPU and which are called."""
     found: list[Found] = []
     seen: dict[int, Found] = {}
-    for scope in b.table.all_scopes():
-        if isinstance(scope.node, ast.ClassDef) or _in_module_class(b, scope):
+    stack = [b.table.module]
+    scopes: list[Scope] = []
+    while stack:
+        sc = stack.pop()
+        if isinstance(sc.node, ast.ClassDef) and b.is_module_class(sc.node):
+            continue  # submodules of a model, not models
+        scopes.append(sc)
+        stack.extend(sc.children)
+    # calls that may build a model, by the name called (the evaluator's index of all calls)
+    index = b.ev.call_index()
+    names = set(L.REGISTRY) | set(b.table.classes) | set(b.table.functions)
+    names |= _PASSTHROUGH_METHODS | _WRAPPERS | {"deepcopy", "getattr", "get_model"}
+    names |= torchvision_names()
+    cand: set[int] = set()
+    for key in names:
+        for call, _s in index.get(key, ()):
+            cand.add(id(call))
+    for scope in scopes:
+        if isinstance(scope.node, ast.ClassDef):
             continue
         for var, bs in scope.bindings.items():
             if "." in var or "[" in var or var == "<return>":
                 continue
             for bd in bs:
                 if bd.kind != "assign" or bd.path or not isinstance(bd.value, ast.Call):
+                    continue
+                fn = bd.value.func
+                if id(bd.value) not in cand and not isinstance(fn, ast.Subscript | ast.Call):
                     continue
                 if not b.looks_modular(bd.value, scope):
                     continue
@@ -2111,7 +2153,6 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                     o.optimizer = o.optimizer or spec
     # moved to the GPU, called
     names = {f.var for f in found}
-    index = b.ev.call_index()
     for key in ("to", "cuda"):
         for call, _scope in index.get(key, ()):
             fn = call.func
@@ -2138,9 +2179,11 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                             f.trained = True
     for f in found:
         v = f.binding.value
-        text = ast.dump(v) if v is not None else ""
-        if "attr='to'" in text or "attr='cuda'" in text:
-            f.moved = True
+        while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute):
+            if v.func.attr in ("to", "cuda"):
+                f.moved = True
+                break
+            v = v.func.value
     # drop helper-function locals that are returned (the caller's binding is the model)
     kept = [
         f
