@@ -87,11 +87,16 @@ class Mention:
     ``trainer.train()`` with detail ``trainer``; a ``batch_size`` mention with detail
     ``definition`` marks where the value is set, the first ``batch_size`` where it is used.
     ``detail`` is the code that was recognised (``torch.optim.Adam``, ``nn.ReLU``...).
+
+    ``role`` tells the two apart without reading ``detail``: ``"definition"`` where a value is
+    set (``BATCH_SIZE = 100``, an argparse default; ``batch_size``, ``epochs`` and ``max_steps``
+    mentions), ``"use"`` everywhere else (the DataLoader's ``batch_size=`` argument).
     """
 
     kind: str
     span: Span
     detail: str = ""
+    role: str = "use"
 
 
 @dataclass(frozen=True)

@@ -726,7 +726,7 @@ class Reader:
             bf = self.facts.get("batch_size")
             defined_elsewhere = node is None or (bf is not None and bf.span != span_of(node))
             if bf is not None and bf.span is not None and defined_elsewhere:
-                ms.append(Mention("batch_size", bf.span, "definition"))
+                ms.append(Mention("batch_size", bf.span, "definition", role="definition"))
         if picked is None:
             # No DataLoader (HF Trainer): point at where the batch size is set. (nanoGPT-style
             # step loops get none: their batch size does not set the iteration count.)
@@ -754,7 +754,10 @@ class Reader:
             if ef is not None and ef.span is not None and ef.known and tl.kind != "single":
                 ms.append(
                     Mention(
-                        "epochs" if kind == "epoch_loop" else "max_steps", ef.span, "definition"
+                        "epochs" if kind == "epoch_loop" else "max_steps",
+                        ef.span,
+                        "definition",
+                        role="definition",
                     )
                 )
             if tl.accum is not None:
@@ -905,6 +908,18 @@ def _analyze(
         if plan.mode == "none" and facts["epochs"].known:
             plan = LoopPlan("epochs")
         iterations = compute_iterations(facts, plan)
+        if plan.mode == "none" and tree is not None:
+            # No training step found, but a DataLoader with a known batch and dataset size still
+            # says how many batches an epoch has; the total stays unknown, with the reason.
+            per_epoch = compute_iterations(facts, LoopPlan("epochs", shards=plan.shards))
+            if per_epoch.per_epoch is not None:
+                iterations = Iterations(
+                    per_epoch.per_epoch,
+                    None,
+                    None,
+                    plan.reason or iterations.reason,
+                    per_epoch.explanation,
+                )
     except (RecursionError, MemoryError):
         if parse_cache is not None:
             parse_cache.clear()

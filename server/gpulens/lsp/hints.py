@@ -24,7 +24,7 @@ from gpulens.lsp.positions import byte_col_to_client
 from gpulens.lsp.settings import Settings
 
 PER_EPOCH_KINDS = ("batch_size",)
-#: ``batch_size`` mentions with this detail mark where the value is defined (a constant, an
+#: ``batch_size`` mentions with this role mark where the value is defined (a constant, an
 #: argparse default): hovers use them, the per-epoch hint goes only where the DataLoader uses it.
 DEFINITION = "definition"
 TOTAL_KINDS = ("epoch_loop", "step_loop")
@@ -144,7 +144,7 @@ def compute_hints(view: View, settings: Settings, locale: str, encoding: str) ->
     seen: set[tuple[int, int, str]] = set()
     per_epoch_wanted = settings.per_epoch_hints and not (it.per_epoch is None and it.total)
     for mention in analysis.mentions:
-        if mention.kind in PER_EPOCH_KINDS and mention.detail == DEFINITION:
+        if mention.kind in PER_EPOCH_KINDS and mention.role == DEFINITION:
             continue
         if mention.kind in PER_EPOCH_KINDS and per_epoch_wanted:
             kind = "per_epoch"
