@@ -315,3 +315,68 @@ def test_report_counts() -> None:
         f"\nfixture models matching torch exactly (params, trainable, every layer's params and"
         f" output shape): {sum(MATCHED.values())}"
     )
+
+
+NANOGPT_GET_BATCH = """
+import numpy as np
+import torch
+from torch import nn
+from model import GPT, GPTConfig
+
+batch_size = 12
+block_size = 64
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(512, 32)
+        self.head = nn.Linear(32, 512, bias=False)
+
+    def forward(self, idx, targets=None):
+        logits = self.head(self.emb(idx))
+        loss = None
+        if targets is not None:
+            loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return logits, loss
+
+
+def get_batch(split):
+    data = np.memmap("train.bin", dtype=np.uint16, mode="r")
+    ix = torch.randint(len(data) - block_size, (batch_size,))
+    x = torch.stack([torch.from_numpy((data[i:i+block_size]).astype(np.int64)) for i in ix])
+    y = torch.stack([torch.from_numpy((data[i+1:i+1+block_size]).astype(np.int64)) for i in ix])
+    return x.to("cuda"), y.to("cuda")
+
+
+model = Tiny() if True else GPT(GPTConfig())
+model.to("cuda")
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+X, Y = get_batch("train")
+for it in range(100):
+    logits, loss = model(X, Y)
+    loss.backward()
+    optimizer.step()
+    X, Y = get_batch("train")
+"""
+
+
+def test_nanogpt_get_batch_tokens_and_loss_inside_forward() -> None:
+    a = analyze(NANOGPT_GET_BATCH, "train.py")
+    m = next(m for m in a.models if m.trained)
+    assert m.params == 512 * 32 * 2
+    trace = m.trace
+    shapes = [(trace.tensors[t].shape, trace.tensors[t].dtype) for t in trace.inputs]
+    assert shapes[:2] == [((None, 64), "int64"), ((None, 64), "int64")]
+    assert any(c.op == "nll_loss" for c in trace.calls)
+    assert m.layers[-1].output_shape == (12, 64, 512)
+    assert a.memory is not None
+
+
+def test_model_from_another_file_is_reported_unknown() -> None:
+    src = NANOGPT_GET_BATCH.replace("Tiny() if True else GPT(GPTConfig())", "GPT(GPTConfig())")
+    a = analyze(src, "train.py")
+    m = a.models[0]
+    assert m.name == "GPT" and m.params is None and m.trained
+    assert "gpulens does not read" in (m.reason or "")
+    assert a.memory is None and "GPT" in (a.memory_reason or "")

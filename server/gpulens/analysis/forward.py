@@ -1262,6 +1262,12 @@ class Inputs:
             last = d.rsplit(".", 1)[-1] if d else ""
             if last in ("randn", "rand", "zeros", "ones", "empty", "randint", "normal", "full"):
                 return self.factory(node, scope, pos, last)
+            if last == "stack" and node.args and isinstance(node.args[0], ast.ListComp):
+                # torch.stack([torch.from_numpy(data[i:i+block_size]...) for i in ix])
+                elem = self.element(node.args[0].elt, scope, pos)
+                if isinstance(elem, Unk):
+                    return elem
+                return Sample((elem,), f"`{self.ev.segment(node, 60)}` (line {node.lineno})")
             if isinstance(node.func, ast.Name):
                 fn = self.b.global_name(node.func.id, scope, None, quick=True)
                 if isinstance(fn, FuncRef):
@@ -1275,6 +1281,33 @@ class Inputs:
                 items.append(s.items[0] if isinstance(s, Sample) and len(s.items) == 1 else None)
             return Sample(tuple(items), "a tuple of tensors")
         return Unk(f"`{self.ev.segment(node, 50)}` is not a batch the reader follows")
+
+    def element(
+        self, node: ast.expr, scope: Any, pos: tuple[int, int], dtype: str = "float"
+    ) -> tuple[tuple[int, ...], str] | Unk:
+        """One stacked sample: ``torch.from_numpy(data[i:i+n].astype(np.int64))``."""
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = dotted_target(f) or ""
+            if name.endswith(("from_numpy", "tensor", "as_tensor")) and node.args:
+                return self.element(node.args[0], scope, pos, dtype)
+            if isinstance(f, ast.Attribute) and f.attr in ("astype", "to", "long", "float", "int"):
+                text = self.ev.segment(node, 80)
+                if f.attr in ("long", "int") or "int" in text.rsplit("(", 1)[-1]:
+                    dtype = "int64"
+                return self.element(f.value, scope, pos, dtype)
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            lo, hi = node.slice.lower, node.slice.upper
+            if (
+                lo is not None
+                and isinstance(hi, ast.BinOp)
+                and isinstance(hi.op, ast.Add)
+                and ast.dump(hi.left) == ast.dump(lo)
+            ):
+                n = self.b.expr(hi.right, Env({}, scope, pos=pos))
+                if isinstance(n, int) and not isinstance(n, bool):
+                    return ((n,), dtype)
+        return Unk(f"the stacked samples `{self.ev.segment(node, 50)}` are not followed")
 
     def pick(self, s: Sample, i: int) -> Sample | Unk:
         if len(s.items) == 1 and i == 0:
@@ -1602,7 +1635,10 @@ class ModelReading:
             if f.trained:
                 trained_infos.append(f.info)
                 if trace is None:
-                    missing.append(f"{summary.name}: {summary.reason or 'no forward trace'}")
+                    why = summary.reason or "no forward trace"
+                    missing.append(
+                        why if why.startswith(f"{summary.name}:") else f"{summary.name}: {why}"
+                    )
                 else:
                     traces.append(trace)
         params_total = self.unique_params(trained_infos)
@@ -1661,7 +1697,8 @@ class ModelReading:
         type_name = (meta.type_name if meta else "") or info.kind
         name = (
             type_name
-            if meta is not None and (meta.cls is not None or meta.tv is not None)
+            if meta is not None
+            and (meta.cls is not None or meta.tv is not None or "__unread__" in meta.attrs)
             else f.var
         )
         trace: Any = None

@@ -67,6 +67,10 @@ _PASSTHROUGH_METHODS = frozenset(
         "mps",
     }
 )
+_LIBRARIES = frozenset(
+    {"torch", "torchvision", "numpy", "math", "os", "sys", "random", "time", "json", "copy",
+     "functools", "collections", "itertools", "einops", "typing", "dataclasses"}
+)  # fmt: skip
 _WRAPPERS = frozenset(
     {"DataParallel", "DistributedDataParallel", "DDP", "compile", "FullyShardedDataParallel"}
 )
@@ -703,6 +707,8 @@ class Builder:
 
     def looks_modular(self, node: ast.expr, scope: Scope) -> bool:
         """Whether an expression may build or change a module (cheap, syntactic)."""
+        if isinstance(node, ast.IfExp):
+            return self.looks_modular(node.body, scope) or self.looks_modular(node.orelse, scope)
         if isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Attribute) and f.attr[:1].islower():
@@ -745,6 +751,7 @@ class Builder:
                 n = callee.name
                 return (
                     n.startswith(("torch.nn.", "torchvision.models"))
+                    or (callee.last[:1].isupper() and not n.startswith(("torch", "builtins")))
                     or callee.last in _WRAPPERS
                     or n == "copy.deepcopy"
                     or n == "builtins.getattr"
@@ -1487,6 +1494,8 @@ class Builder:
             return self.torchvision(last, kwargs, node)
         if name.startswith("torch.nn.") and ".init." in name:
             return None
+        if last in _WRAPPERS and args:
+            return args[0]  # DataParallel / DDP / torch.compile: the same parameters
         if name.startswith("torch.nn.") and last in ("Parameter", "UninitializedParameter"):
             t = args[0] if args else kwargs.get("data")
             rg = kwargs.get("requires_grad", args[1] if len(args) > 1 else True)
@@ -1536,6 +1545,12 @@ class Builder:
             return self.tensor_factory(last, args, kwargs)
         if name.startswith(("timm", "transformers")):
             return Unk(f"`{name}` builds a model gpulens does not read (only this file)")
+        root = name.split(".", 1)[0]
+        if root not in _LIBRARIES:
+            where = name.rsplit(".", 1)[0]
+            return Unk(
+                f"`{last}` comes from `{where}`, which gpulens does not read (only this file)"
+            )
         return Unk(f"`{name}` is only known when the script runs")
 
     def math(self, last: str, args: list[Any]) -> Any:
@@ -2075,6 +2090,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     names = set(L.REGISTRY) | set(b.table.classes) | set(b.table.functions)
     names |= _PASSTHROUGH_METHODS | _WRAPPERS | {"deepcopy", "getattr", "get_model"}
     names |= torchvision_names()
+    names |= {n for n in b.table.imports if n[:1].isupper()}  # models from other files
     cand: set[int] = set()
     for key in names:
         for call, _s in index.get(key, ()):
@@ -2086,10 +2102,13 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
             if "." in var or "[" in var or var == "<return>":
                 continue
             for bd in bs:
-                if bd.kind != "assign" or bd.path or not isinstance(bd.value, ast.Call):
+                val = bd.value
+                if bd.kind != "assign" or bd.path or not isinstance(val, ast.Call | ast.IfExp):
                     continue
-                fn = bd.value.func
-                if id(bd.value) not in cand and not isinstance(fn, ast.Subscript | ast.Call):
+                if isinstance(val, ast.IfExp):
+                    if not (isinstance(val.body, ast.Call) or isinstance(val.orelse, ast.Call)):
+                        continue
+                elif id(val) not in cand and not isinstance(val.func, ast.Subscript | ast.Call):
                     continue
                 if not b.looks_modular(bd.value, scope):
                     continue
@@ -2097,6 +2116,8 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                     v = b.binding_object(bd, None)
                 except _Budget:
                     v = Unk("too intricate")
+                if isinstance(v, Unk) and isinstance(val, ast.Call):
+                    v = _unread_model(b, val, scope, v)
                 if not isinstance(v, LayerInfo) or v.kind.endswith("Loss"):
                     continue
                 if id(v) in seen:
@@ -2170,6 +2191,12 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
             for f in found:
                 if f.var == var:
                     f.called = True
+    for call, _scope in index.get("configure_optimizers", ()):
+        fn = call.func
+        if isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name):
+            for f in found:
+                if f.var == fn.value.id:
+                    f.trained = True
     for key in ("fit", "Trainer", "SFTTrainer", "Seq2SeqTrainer"):
         for call, _scope in index.get(key, ()):
             for a in [*call.args, *(k.value for k in call.keywords if k.arg == "model")]:
@@ -2197,6 +2224,26 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
         for f in kept:
             f.trained = f.moved
     return kept
+
+
+def _unread_model(b: Builder, call: ast.Call, scope: Scope, why: Unk) -> LayerInfo | None:
+    """``model = GPT(config)`` with GPT imported from a file gpulens does not read: a model of
+    unknown size (so the user sees why), not nothing."""
+    d = dotted_target(call.func)
+    if d is None:
+        return None
+    head = d.split(".", 1)[0]
+    last = d.rsplit(".", 1)[-1]
+    full = b.table.imports.get(head)
+    if full is None or not last[:1].isupper() or full.startswith(("torch", "builtins")):
+        return None
+    if last.endswith(("Loss", "Dataset", "Loader", "Config", "Scaler", "Tokenizer", "Parser")):
+        return None
+    info = L.custom(last)
+    info.own_tensors = None
+    info.reason = why.reason
+    b.meta[id(info)] = Meta(call.lineno, None, {"__unread__": True}, None, last, span_of(call))
+    return info
 
 
 def _derives(b: Builder, cls: ast.ClassDef, base: ast.ClassDef) -> bool:
