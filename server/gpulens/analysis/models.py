@@ -2110,7 +2110,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                         continue
                 elif id(val) not in cand and not isinstance(val.func, ast.Subscript | ast.Call):
                     continue
-                if not b.looks_modular(bd.value, scope):
+                if not b.looks_modular(val, scope):
                     continue
                 try:
                     v = b.binding_object(bd, None)
