@@ -35,10 +35,20 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from gpulens.analysis.symbols import Part, Scope, SymbolTable, assemble, build, build_part
+from gpulens.analysis.symbols import (
+    Part,
+    Scope,
+    SymbolTable,
+    assemble,
+    build,
+    build_part,
+    merge,
+)
 
 #: How many times a region that does not parse alone is widened before parsing everything.
 _WIDEN = (1, 4)
+#: Groups per merged run of symbol-table parts, on average.
+_RUN = 16
 
 
 @dataclass
@@ -53,6 +63,9 @@ class _Group:
     #: Every node with a position (made when the group first has to move).
     nodes: list[ast.AST] | None = None
     part: Part | None = None
+    #: A serial number; runs of groups are merged up to one whose serial is a multiple of
+    #: :data:`_RUN` (boundaries that an edit elsewhere does not move).
+    seq: int = 0
 
     def shift(self, lines: int, chars: int) -> None:
         self.end_off += chars
@@ -157,6 +170,9 @@ class ParseCache:
     )
     #: The module the groups make up, as last returned by :meth:`parse`.
     _last: ast.Module | None = field(default=None, repr=False)
+    #: Merged runs of parts: id(first part) → (the parts, merged).
+    _runs: dict[int, tuple[tuple[Part, ...], Part]] = field(default_factory=dict, repr=False)
+    _seq: int = field(default=0, repr=False)
 
     # -- parsing ------------------------------------------------------------------------------
     def parse(self, text: str) -> ast.Module:
@@ -252,12 +268,29 @@ class ParseCache:
         if module is not self._last:
             return build(module)  # read the ordinary way (see _unsupported)
         scope = self._module_scope
-        parts: list[Part] = []
-        for g in self.groups:
+        runs: list[Part] = []
+        kept: dict[int, tuple[tuple[Part, ...], Part]] = {}
+        run: list[Part] = []
+        last = len(self.groups) - 1
+        for i, g in enumerate(self.groups):
             if g.part is None or g.part.volatile:
+                if not g.seq:
+                    self._seq += 1
+                    g.seq = self._seq
                 g.part = build_part(g.stmts, scope)
-            parts.append(g.part)
-        return assemble(module, scope, parts)
+            run.append(g.part)
+            if g.seq % _RUN == 0 or i == last:
+                key = tuple(run)
+                hit = self._runs.get(id(run[0]))
+                if hit is not None and hit[0] == key and not hit[1].volatile:
+                    merged = hit[1]
+                else:
+                    merged = merge(run) if len(run) > 1 else run[0]
+                kept[id(run[0])] = (key, merged)
+                runs.append(merged)
+                run = []
+        self._runs = kept
+        return assemble(module, scope, runs)
 
 
 def _group(

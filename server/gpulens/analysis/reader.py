@@ -873,7 +873,7 @@ def _analyze(
     model_reader: Reader | None = None
     try:
         lines = source.replace("\x00", " ").splitlines()
-        pragmas = find_pragmas(lines)
+        pragmas = find_pragmas(lines) if "gpulens" in source else []
         pragma_world = next((p.value for p in pragmas if p.name == "world_size"), None)
         if world_size is None and isinstance(pragma_world, int) and pragma_world > 0:
             env_world: int | None = pragma_world  # the launcher's variables, as torchrun sets

@@ -505,7 +505,7 @@ def _scopes_under(children: list[Scope]) -> Iterator[Scope]:
         stack.extend(s.children)
 
 
-@dataclass
+@dataclass(eq=False)
 class Part:
     """What a run of top-level statements contributes to a module's symbol table.
 
@@ -588,13 +588,9 @@ def build_part(stmts: list[ast.stmt], module_scope: Scope) -> Part:
     )
 
 
-def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> SymbolTable:
-    """The table of ``module`` from the parts of its statement groups, in source order.
-
-    ``module_scope`` (the scope the parts were built for) is reset and refilled: the table of a
-    previous version that shares it must no longer be in use.
-    """
-    module_scope.node = module
+def merge(parts: list[Part]) -> Part:
+    """Consecutive parts as one (all lists and dicts new; what :func:`assemble` concatenates
+    is the same whether the parts come one by one or merged in runs)."""
     bindings: dict[str, list[Binding]] = {}
     children: list[Scope] = []
     scope_of: dict[int, Scope] = {}
@@ -609,6 +605,7 @@ def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> Symb
     call_conds: dict[int, tuple[Condition, ...]] = {}
     index: dict[str, list[tuple[ast.Call, Scope]]] = {}
     assigned: dict[int, str] = {}
+    volatile = False
     for p in parts:
         for name, bs in p.bindings.items():
             have = bindings.get(name)
@@ -618,7 +615,8 @@ def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> Symb
                 have.extend(bs)
         children.extend(p.children)
         scope_of.update(p.scope_of)
-        imports.update(p.imports)
+        if p.imports:
+            imports.update(p.imports)
         for fname, fns in p.functions.items():
             have_f = functions.get(fname)
             if have_f is None:
@@ -640,10 +638,10 @@ def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> Symb
             else:
                 have_c.extend(cs)
         assigned.update(p.assigned)
-    module_scope.bindings = bindings
-    module_scope.children = children
-    return SymbolTable(
-        module=module_scope,
+        volatile = volatile or p.volatile
+    return Part(
+        bindings=bindings,
+        children=children,
         scope_of=scope_of,
         imports=imports,
         functions=functions,
@@ -654,8 +652,38 @@ def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> Symb
         loop_parents=loop_parents,
         call_loop=call_loop,
         call_conds=call_conds,
+        all_bindings=[],
         index=index,
-        assigned={**assigned_names([module_scope]), **assigned},
+        assigned=assigned,
+        volatile=volatile,
+    )
+
+
+def assemble(module: ast.Module, module_scope: Scope, parts: list[Part]) -> SymbolTable:
+    """The table of ``module`` from the parts of its statement groups (or merged runs of
+    them), in source order.
+
+    ``module_scope`` (the scope the parts were built for) is reset and refilled: the table of a
+    previous version that shares it must no longer be in use.
+    """
+    m = merge(parts)
+    module_scope.node = module
+    module_scope.bindings = m.bindings
+    module_scope.children = m.children
+    return SymbolTable(
+        module=module_scope,
+        scope_of=m.scope_of,
+        imports=m.imports,
+        functions=m.functions,
+        classes=m.classes,
+        calls=m.calls,
+        exec_sites=m.exec_sites,
+        loops=m.loops,
+        loop_parents=m.loop_parents,
+        call_loop=m.call_loop,
+        call_conds=m.call_conds,
+        index=m.index,
+        assigned={**assigned_names([module_scope]), **m.assigned},
     )
 
 
