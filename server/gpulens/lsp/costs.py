@@ -97,8 +97,12 @@ def _line_end_anchor(view: View, line: int, encoding: str) -> tuple[int, int] | 
 
 
 def layer_anchor(view: View, layer: LayerSummary, encoding: str) -> tuple[int, int] | None:
-    if layer.span is not None:
+    """After the layer's call on one line; at the end of the first line of a call that spans
+    several (``nn.ModuleDict(dict(`` ... ``))``: the hint goes where the reader starts)."""
+    if layer.span is not None and layer.span.end_line == layer.span.line:
         return _end_anchor(view, layer.span, encoding)
+    if layer.span is not None:
+        return _line_end_anchor(view, layer.span.line, encoding)
     if layer.line is not None:
         return _line_end_anchor(view, layer.line, encoding)
     return None
@@ -139,6 +143,29 @@ class LayerGroup:
     @property
     def shape(self) -> tuple[int | None, ...] | None:
         return self.layers[-1][1].output_shape
+
+
+def _inside(inner: Span, outer: Span) -> bool:
+    return (
+        inner != outer
+        and outer.contains(inner.line, inner.col)
+        and (outer.contains(inner.end_line, inner.end_col))
+    )
+
+
+def outermost(groups: list[LayerGroup]) -> list[LayerGroup]:
+    """Drop the layers written inside a container's call on the same line
+    (``nn.Sequential(nn.Linear(8, 4), nn.ReLU())``): one hint per line of code, the container's;
+    the inner layers keep their hovers."""
+    spans = [g.first.span for g in groups if g.first.span is not None]
+    return [
+        g
+        for g in groups
+        if g.first.span is None
+        or not any(
+            _inside(g.first.span, other) and other.line == g.first.span.line for other in spans
+        )
+    ]
 
 
 def layer_groups(view: View, encoding: str) -> list[LayerGroup]:
@@ -219,7 +246,7 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
             model_positions[pos] = model
             out.append(Hint(pos[0], pos[1], label, model_markdown(view, model, locale), "model"))
         model_lines = {pos[0] for pos in model_positions}
-        for group in layer_groups(view, encoding):
+        for group in outermost(layer_groups(view, encoding)):
             if group.pos[0] in model_lines:
                 # `model = nn.Linear(20, 2)` or a torchvision constructor: the layers have no
                 # line of their own, and the model hint on this line says what they cost.
