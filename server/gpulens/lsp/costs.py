@@ -141,8 +141,13 @@ class LayerGroup:
         return sum(v for v in values if v is not None)
 
     @property
+    def same_shape(self) -> bool:
+        return len({layer.output_shape for _, layer in self.layers}) == 1
+
+    @property
     def shape(self) -> tuple[int | None, ...] | None:
-        return self.layers[-1][1].output_shape
+        """The output shape, when every instance has the same one."""
+        return self.layers[-1][1].output_shape if self.same_shape else None
 
 
 def _inside(inner: Span, outer: Span) -> bool:
@@ -184,17 +189,19 @@ def layer_groups(view: View, encoding: str) -> list[LayerGroup]:
 
 
 def layer_label(group: LayerGroup, locale: str) -> str | None:
-    """``1.2M params · [64, 26, 26]``; ``12 × 2.4M params · …`` for repeated layers; the shape
-    alone for layers without parameters; None when there is nothing to say."""
+    """``1.2M params · [64, 26, 26]``; ``12 × 2.4M params · …`` for the identical instances a loop
+    or a reused class builds from one line; ``7 instances · 775K params`` when they differ; the
+    shape alone for layers without parameters; None when there is nothing to say."""
     parts: list[str] = []
     per = group.first.params
+    params = text("params", locale)
     if group.count > 1 and group.same_params and per:
-        parts.append(f"{group.count} × {fmt_params(per)} {text('params', locale)}")
+        parts.append(f"{group.count} × {fmt_params(per)} {params}")
     elif group.count > 1 and group.total_params:
-        layers = text("n_layers", locale, count=group.count)
-        parts.append(f"{layers} · {fmt_params(group.total_params)} {text('params', locale)}")
+        instances = text("n_instances", locale, count=group.count)
+        parts.append(f"{instances} · {fmt_params(group.total_params)} {params}")
     elif per:
-        parts.append(f"{fmt_params(per)} {text('params', locale)}")
+        parts.append(f"{fmt_params(per)} {params}")
     if group.shape is not None:
         parts.append(fmt_shape(group.shape))
     return " · ".join(parts) if parts else None
@@ -535,19 +542,21 @@ def layer_markdown(group: LayerGroup, locale: str) -> str:
     model, layer = group.layers[0]
     lines = [f"### {text('layer_title', locale, name=escape(layer.name), type=escape(layer.type))}"]
     lines.append("")
+    if group.count > 1 and not (group.same_params and group.same_shape):
+        # Instances built from this line with different arguments (a U-Net's DoubleConv).
+        total = fmt_int(group.total_params)
+        lines += [text("instances_total", locale, count=group.count, params=total), ""]
+        lines += [
+            f"| {text('layer', locale)} | {text('params_col', locale)} | {text('output', locale)} |",
+            "|---|--:|---|",
+        ]
+        for _, each in group.layers[:MAX_LAYER_ROWS]:
+            params = fmt_params(each.params) if each.params else "0"
+            lines.append(f"| {code(each.name)} | {params} | {fmt_shape(each.output_shape)} |")
+        lines += ["", text("in_model", locale, name=escape(model.name))]
+        return "\n".join(lines)
     if group.count > 1:
-        if group.same_params:
-            lines.append(text("instances", locale, count=group.count))
-        else:
-            lines.append(
-                text(
-                    "instances_total",
-                    locale,
-                    count=group.count,
-                    params=fmt_int(group.total_params),
-                )
-            )
-        lines.append("")
+        lines += [text("instances", locale, count=group.count), ""]
     if layer.params is not None:
         line = text(
             "layer_params", locale, params=fmt_params(layer.params), exact=fmt_int(layer.params)
