@@ -546,10 +546,8 @@ def layer_markdown(group: LayerGroup, locale: str) -> str:
         # Instances built from this line with different arguments (a U-Net's DoubleConv).
         total = fmt_int(group.total_params)
         lines += [text("instances_total", locale, count=group.count, params=total), ""]
-        lines += [
-            f"| {text('layer', locale)} | {text('params_col', locale)} | {text('output', locale)} |",
-            "|---|--:|---|",
-        ]
+        head = (text("layer", locale), text("params_col", locale), text("output", locale))
+        lines += ["| " + " | ".join(head) + " |", "|---|--:|---|"]
         for _, each in group.layers[:MAX_LAYER_ROWS]:
             params = fmt_params(each.params) if each.params else "0"
             lines.append(f"| {code(each.name)} | {params} | {fmt_shape(each.output_shape)} |")
