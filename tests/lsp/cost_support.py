@@ -51,7 +51,7 @@ for epoch in range(2):
 """
 
 
-def _span(text: str, needle: str) -> Span:
+def span_of(text: str, needle: str) -> Span:
     """The span of the first ``needle`` in ``text`` (1-based line, byte columns)."""
     index = text.index(needle)
     line = text.count("\n", 0, index) + 1
@@ -83,11 +83,13 @@ def classic_analysis(batch: int = 100, precision: str = "fp32") -> tuple[Analysi
     params = [20 * 64 + 64, 0, 0, 64 * 2 + 2]
     shapes = [(batch, 64), (batch, 64), (batch, 64), (batch, 2)]
     layers = [
-        LayerSummary(str(i), kinds[i], _span(text, c).line, params[i], shapes[i], _span(text, c))
+        LayerSummary(
+            str(i), kinds[i], span_of(text, c).line, params[i], shapes[i], span_of(text, c)
+        )
         for i, c in enumerate(calls)
     ]
-    start = _span(text, "model = nn.Sequential(")
-    end = _span(text, ")\ncriterion")
+    start = span_of(text, "model = nn.Sequential(")
+    end = span_of(text, ")\ncriterion")
     analysis.models = [
         ModelSummary(
             "model",
@@ -118,7 +120,7 @@ def cnn_analysis(batch: int = 64) -> tuple[Analysis, str]:
         ("fc2", "Linear", "nn.Linear(128, 10)", 128 * 10 + 10, (batch, 10)),
     ]
     layers = [
-        LayerSummary(name, kind, _span(text, call).line, params, shape, _span(text, call))
+        LayerSummary(name, kind, span_of(text, call).line, params, shape, span_of(text, call))
         for name, kind, call, params, shape in defs
     ]
     seq = build(
@@ -139,7 +141,7 @@ def cnn_analysis(batch: int = 64) -> tuple[Analysis, str]:
     total = sum(d[3] for d in defs)
     analysis.models = [
         ModelSummary(
-            "Net", 10, total, total, layers, _span(text, "class Net(nn.Module):"), True, trace
+            "Net", 10, total, total, layers, span_of(text, "class Net(nn.Module):"), True, trace
         )
     ]
     analysis.params_total = total

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cost_support import classic_analysis, cnn_analysis, view_of
+from cost_support import classic_analysis, cnn_analysis, span_of, view_of
 from gpulens.analysis.facts import Analysis, LayerSummary, ModelSummary, Span
 from gpulens.lsp.costs import cost_hints, memory_label, memory_lines, model_markdown
 from gpulens.lsp.hints import compute_hints
@@ -220,3 +220,47 @@ def test_texts_cover_both_locales() -> None:
     assert set(TERM_HOW_ZH) == set(TERMS)
     for en, zh in ADVICE.values():
         assert en and zh
+
+
+def test_one_hint_per_container_line_and_differing_instances() -> None:
+    text = (
+        "import torch.nn as nn\n"
+        "head = nn.Sequential(nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 4))\n"
+        "model = Model(head)\n"
+    )
+    from gpulens.analysis import analyze
+
+    analysis = analyze(text)
+    outer = span_of(text, "nn.Sequential(nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 4))")
+    layers = [
+        LayerSummary("head", "Sequential", 2, 8516, (32, 4), outer),
+        LayerSummary("head.0", "Linear", 2, 8256, (32, 64), span_of(text, "nn.Linear(128, 64)")),
+        LayerSummary("head.1", "Tanh", 2, 0, (32, 64), span_of(text, "nn.Tanh()")),
+        LayerSummary("head.2", "Linear", 2, 260, (32, 4), span_of(text, "nn.Linear(64, 4)")),
+    ]
+    analysis.models = [ModelSummary("model", 3, 8516, 8516, layers, None)]
+    view = view_of(analysis, text)
+    found = [h for h in cost_hints(view, Settings(), "en", "utf-16") if h.kind == "layer"]
+    assert [(h.col, h.label) for h in found] == [(outer.end_col, "8.5K params · [32, 4]")]
+    # the inner layers keep their hovers
+    hover = cost_hover_at(view, 1, 45, "utf-16", "en")
+    assert hover is not None and hover[0].startswith("### Layer `head.1`: Tanh")
+
+    span = Span(2, 7, 2, 70)
+    analysis.models = [
+        ModelSummary(
+            "model",
+            3,
+            None,
+            None,
+            [
+                LayerSummary("a.conv", "Conv2d", 2, 864, (4, 32, 64, 64), span),
+                LayerSummary("b.conv", "Conv2d", 2, 18432, (4, 64, 32, 32), span),
+            ],
+            None,
+        )
+    ]
+    view = view_of(analysis, text)
+    found = [h for h in cost_hints(view, Settings(), "zh-cn", "utf-16") if h.kind == "layer"]
+    assert [h.label for h in found] == ["2 个实例 · 19.3K params"]
+    assert "| `b.conv` | 18.4K | [4, 64, 32, 32] |" in found[0].tooltip
