@@ -238,10 +238,10 @@ ADVICE: dict[str, tuple[str, str]] = {
     "fewer_fc": (
         "**Fewer or smaller fully connected layers**: they hold most of the parameters, and "
         "every parameter also costs a gradient and the optimizer's state (four copies in all "
-        "with Adam); a global average pool before the classifier instead of flattening a large "
-        "feature map cuts them most.",
+        "with Adam); in a CNN, a global average pool before the classifier instead of "
+        "flattening a large feature map cuts them most.",
         "**减少或缩小全连接层**：参数大多在这些层里，而每个参数还要一份梯度和优化器状态"
-        "（使用 Adam 时共四份）；在分类器前用全局平均池化代替展开大特征图，效果最明显。",
+        "（使用 Adam 时共四份）；在 CNN 中，分类器前用全局平均池化代替展开大特征图，效果最明显。",
     ),
     "optimizer": (
         "**Lighter optimizer state**: SGD with momentum keeps 1 buffer per parameter instead of "
