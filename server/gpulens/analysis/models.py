@@ -44,7 +44,7 @@ from gpulens.estimate.torchvision_models import model_names as torchvision_names
 
 #: Interpreter steps per analysis (statements and expressions): construction code is small;
 #: a runaway loop must not stall the editor.
-STEP_BUDGET = 200_000
+STEP_BUDGET = 60_000
 
 _MODULE_BASES = ("Module", "LightningModule", "PreTrainedModel")
 _PASSTHROUGH_METHODS = frozenset(
@@ -67,6 +67,12 @@ _PASSTHROUGH_METHODS = frozenset(
         "mps",
     }
 )
+_NOT_MODELS = frozenset(
+    {"torch", "builtins", "transformers", "accelerate", "lightning", "pytorch_lightning",
+     "datasets", "deepspeed", "wandb", "tqdm", "numpy", "hydra", "omegaconf", "peft", "trl",
+     "timm", "torchvision", "argparse", "collections", "dataclasses", "typing", "pathlib"}
+)  # fmt: skip
+_LOADERS = frozenset({"from_pretrained", "create_model", "from_config", "load_from_checkpoint"})
 _LIBRARIES = frozenset(
     {"torch", "torchvision", "numpy", "math", "os", "sys", "random", "time", "json", "copy",
      "functools", "collections", "itertools", "einops", "typing", "dataclasses"}
@@ -574,6 +580,8 @@ class Builder:
         self._active.add(key)
         try:
             r = self.expr(b.value, Env({}, b.scope, pos=b.pos))
+            if isinstance(r, Unk) and isinstance(b.value, ast.Call):
+                r = _unread_model(self, b.value, b.scope, r) or r
             if isinstance(r, LayerInfo | list | dict):
                 end = None if isinstance(r, LayerInfo) else pos
                 r = self.replay(b.target, r, b.scope, b, end)
@@ -752,6 +760,7 @@ class Builder:
                 return (
                     n.startswith(("torch.nn.", "torchvision.models"))
                     or (callee.last[:1].isupper() and not n.startswith(("torch", "builtins")))
+                    or callee.last in _LOADERS
                     or callee.last in _WRAPPERS
                     or n == "copy.deepcopy"
                     or n == "builtins.getattr"
@@ -2091,6 +2100,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     names |= _PASSTHROUGH_METHODS | _WRAPPERS | {"deepcopy", "getattr", "get_model"}
     names |= torchvision_names()
     names |= {n for n in b.table.imports if n[:1].isupper()}  # models from other files
+    names |= _LOADERS
     cand: set[int] = set()
     for key in names:
         for call, _s in index.get(key, ()):
@@ -2116,8 +2126,6 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                     v = b.binding_object(bd, None)
                 except _Budget:
                     v = Unk("too intricate")
-                if isinstance(v, Unk) and isinstance(val, ast.Call):
-                    v = _unread_model(b, val, scope, v)
                 if not isinstance(v, LayerInfo) or v.kind.endswith("Loss"):
                     continue
                 if id(v) in seen:
@@ -2235,8 +2243,22 @@ def _unread_model(b: Builder, call: ast.Call, scope: Scope, why: Unk) -> LayerIn
     head = d.split(".", 1)[0]
     last = d.rsplit(".", 1)[-1]
     full = b.table.imports.get(head)
-    if full is None or not last[:1].isupper() or full.startswith(("torch", "builtins")):
-        return None
+    if full is not None and last in _LOADERS and "." in d:
+        # AutoModelForCausalLM.from_pretrained("gpt2"), timm.create_model("vit_b_16")
+        owner = d.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+        if owner[:1].isupper() and "Model" not in owner and "For" not in owner:
+            return None  # tokenizers, configs, processors
+        shown = owner if owner[:1].isupper() else f"{owner}.{last}"
+        info = L.custom(shown)
+        info.own_tensors = None
+        info.reason = (
+            f"`{b.ev.segment(call, 60)}` builds the model at run time (weights or config"
+            " loaded then); gpulens reads only this file"
+        )
+        b.meta[id(info)] = Meta(call.lineno, None, {"__unread__": True}, None, shown, span_of(call))
+        return info
+    if full is None or not last[:1].isupper() or full.split(".", 1)[0] in _NOT_MODELS:
+        return None  # only classes of the user's own modules (model.py's GPT)
     if last.endswith(("Loss", "Dataset", "Loader", "Config", "Scaler", "Tokenizer", "Parser")):
         return None
     info = L.custom(last)
