@@ -380,3 +380,33 @@ def test_model_from_another_file_is_reported_unknown() -> None:
     assert m.name == "GPT" and m.params is None and m.trained
     assert "gpulens does not read" in (m.reason or "")
     assert a.memory is None and "GPT" in (a.memory_reason or "")
+
+
+TV_HEADS = """
+import torch, torch.nn as nn
+from torchvision import models
+from torch.utils.data import DataLoader
+
+model = models.vgg16(weights="DEFAULT")
+model.classifier[6] = nn.Linear(model.classifier[6].in_features, 7)
+m2 = models.mobilenet_v3_large()
+m2.classifier[-1] = nn.Linear(1280, 3)
+for name, p in m2.named_parameters():
+    if "classifier" not in name:
+        p.requires_grad = False
+opt = torch.optim.Adam(list(model.parameters()) + list(m2.parameters()))
+"""
+
+
+def test_torchvision_heads_by_index_and_unknown_parameter_names() -> None:
+    a = analyze(TV_HEADS, "tv.py")
+    by = {m.name: m for m in a.models}
+    vgg, mb = lookup_model("vgg16"), lookup_model("mobilenet_v3_large")
+    assert vgg is not None and mb is not None
+    assert by["vgg16"].params == vgg.params - 4097 * 1000 + 4097 * 7
+    assert by["vgg16"].trainable_params == by["vgg16"].params
+    assert by["mobilenet_v3_large"].params == mb.params - 1281 * 1000 + 1281 * 3
+    # the backbone's parameter names are not in the table: which are frozen is unknown
+    assert by["mobilenet_v3_large"].trainable_params is None
+    assert "parameter names" in (by["mobilenet_v3_large"].reason or "")
+    assert a.params_total == by["vgg16"].params + by["mobilenet_v3_large"].params

@@ -72,6 +72,8 @@ _NOT_MODELS = frozenset(
      "datasets", "deepspeed", "wandb", "tqdm", "numpy", "hydra", "omegaconf", "peft", "trl",
      "timm", "torchvision", "argparse", "collections", "dataclasses", "typing", "pathlib"}
 )  # fmt: skip
+#: The one tensor standing for a torchvision model's parameters outside its classifier head.
+BACKBONE = "<torchvision backbone>"
 _LOADERS = frozenset({"from_pretrained", "create_model", "from_config", "load_from_checkpoint"})
 _LIBRARIES = frozenset(
     {"torch", "torchvision", "numpy", "math", "os", "sys", "random", "time", "json", "copy",
@@ -472,7 +474,7 @@ class Builder:
             heads.append((path, lin))
             head_params += fin * fout + (fout if bias else 0)
         backbone = entry.params - head_params
-        tensors = [TensorInfo("backbone", (backbone,))] if backbone > 0 else []
+        tensors = [TensorInfo(BACKBONE, (backbone,))] if backbone > 0 else []
         root = L.custom(name, (), tensors)
         for path, lin in heads:
             self._place(root, path, lin)
@@ -976,7 +978,7 @@ class Builder:
             ):
                 obj[key] = value
             elif isinstance(obj, LayerInfo) and not isinstance(key, Unk):
-                k = str(key % len(obj.children)) if _is_int(key) and obj.children else str(key)
+                k = _child_key(obj, key)
                 if isinstance(value, LayerInfo):
                     obj.set_child(k, value)
                 else:
@@ -1412,6 +1414,9 @@ class Builder:
         if isinstance(base, LayerInfo):
             kids = base.children
             if _is_int(key):
+                named = dict(kids)
+                if str(key) in named:
+                    return named[str(key)]  # Sequential children are named by position
                 if -len(kids) <= key < len(kids):
                     return kids[key][1]
                 return Unk(f"index {key} out of range")
@@ -1984,13 +1989,29 @@ class Iter:
     def items(self) -> list[Any]:
         if self.kind in ("parameters", "named_parameters", "buffers", "named_buffers"):
             want_buf = self.kind in ("buffers", "named_buffers")
-            out = [(n, t) for n, t in self.info.named_tensors() if t.buffer == want_buf]
-            return list(out) if self.kind.startswith("named") else [t for _, t in out]
+            out: list[Any] = [(n, t) for n, t in self.info.named_tensors() if t.buffer == want_buf]
+            if not self.kind.startswith("named"):
+                return [t for _, t in out]
+            # torchvision's backbone is one tensor here: its parameter names are not known
+            why = Unk("torchvision's backbone parameter names are not in gpulens' table")
+            return [(why if t.name == BACKBONE else n, t) for n, t in out]
         if self.kind in ("modules", "named_modules"):
             mods = list(self.info.named_modules())
             return mods if self.kind == "named_modules" else [m for _, m in mods]
         kids = list(self.info.children)
         return kids if self.kind == "named_children" else [m for _, m in kids]
+
+
+def _child_key(info: LayerInfo, key: Any) -> str:
+    """``seq[i] = module``: the child named ``i`` (Sequential/ModuleList name by position)."""
+    names: list[str] = [n for n, _ in info.children]
+    if _is_int(key):
+        if str(key) in names:
+            return str(key)
+        k = int(key)
+        if k < 0 and -len(names) <= k:
+            return names[k]
+    return str(key)
 
 
 def _reshape(shape: tuple[int, ...], dims: list[Any]) -> Any:
