@@ -1731,6 +1731,7 @@ class ModelReading:
             reason=reason or trace_reason,
         )
         count = 0
+        per_layer = _layer_params(info)
         for path, m in info.named_modules():
             if m is info:
                 continue
@@ -1744,10 +1745,10 @@ class ModelReading:
                     name=path,
                     type=(mm.type_name if mm is not None and mm.type_name else m.kind),
                     line=mm.line if mm is not None else None,
-                    params=m.params,
+                    params=per_layer.get(id(m)),
                     output_shape=shape,
                     span=mm.span if mm is not None else None,
-                    reason=None if shape is not None else (m.unknown_reason or trace_reason),
+                    reason=None if shape is not None else (m.reason or trace_reason),
                 )
             )
         return summary, trace
@@ -1922,6 +1923,51 @@ class ModelReading:
         ):
             t = tb.input(shape, name="y")
             tb.op("bce_with_logits", [out.tid, t], (), name="loss")
+
+
+def _layer_params(root: LayerInfo) -> dict[int, int | None]:
+    """Unique parameters of every submodule (``set(m.parameters())``) in one bottom-up pass:
+    tensors held by several modules (tied weights) are carried as sets and counted once."""
+    order = list(root.named_modules())
+    parents: dict[int, int] = {}
+    for _, m in order:
+        for _, c in m.children:
+            parents[id(c)] = parents.get(id(c), 0) + 1
+    if any(n > 1 for n in parents.values()):  # a module registered twice: count exactly
+        return {id(m): m.params for _, m in order}
+    seen: dict[int, int] = {}
+    for _, m in order:
+        for t in m.own_tensors or ():
+            if not t.buffer:
+                seen[id(t)] = seen.get(id(t), 0) + 1
+    shared = {k for k, n in seen.items() if n > 1}
+    out: dict[int, int | None] = {}
+    held: dict[int, dict[int, int]] = {}
+    for _, m in reversed(order):
+        if m.own_tensors is None:
+            out[id(m)] = None
+            held[id(m)] = {}
+            continue
+        total: int | None = 0
+        mine: dict[int, int] = {}
+        for t in m.own_tensors:
+            if t.buffer:
+                continue
+            if id(t) in shared:
+                mine[id(t)] = t.numel
+            elif total is not None:
+                total += t.numel
+        for _, c in m.children:
+            sub = out.get(id(c))
+            if sub is None or total is None:
+                total = None
+                continue
+            sh = held.get(id(c), {})
+            total += sub - sum(sh.values())
+            mine.update(sh)
+        held[id(m)] = mine
+        out[id(m)] = None if total is None else total + sum(mine.values())
+    return out
 
 
 def _tensors(out: Any) -> list[T]:
