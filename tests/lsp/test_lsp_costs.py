@@ -264,3 +264,14 @@ def test_one_hint_per_container_line_and_differing_instances() -> None:
     found = [h for h in cost_hints(view, Settings(), "zh-cn", "utf-16") if h.kind == "layer"]
     assert [h.label for h in found] == ["2 个实例 · 19.3K params"]
     assert "| `b.conv` | 18.4K | [4, 64, 32, 32] |" in found[0].tooltip
+
+
+def test_half_typed_model_keeps_the_last_good_model_hints() -> None:
+    """A syntax error that loses the model (typing inside its call) keeps the last good result,
+    whose model, layer and memory hints stay on screen."""
+    from gpulens.lsp.documents import knowledge
+
+    good, _ = classic_analysis()
+    broken, _ = classic_analysis()
+    broken.models, broken.memory = [], None
+    assert knowledge(broken) < knowledge(good)

@@ -135,10 +135,14 @@ HINT_ANCHORS = frozenset({"batch_size", "epoch_loop", "step_loop"})
 
 
 def knowledge(analysis: Analysis) -> tuple[int, int]:
-    """How much of what the hints show an analysis knows: iteration numbers, hint anchors."""
+    """How much of what the hints show an analysis knows: iteration numbers and the memory
+    estimate, hint anchors (loops, batch sizes, models and their layers). While a model class is
+    half typed, the last good result keeps its model and memory hints."""
     it = analysis.iterations
     numbers = sum(n is not None for n in (it.per_epoch, it.total, it.optimizer_steps))
+    numbers += analysis.memory is not None
     anchors = sum(m.kind in HINT_ANCHORS for m in analysis.mentions)
+    anchors += sum(1 + len(model.layers) for model in analysis.models)
     return numbers, anchors
 
 
