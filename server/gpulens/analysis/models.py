@@ -74,6 +74,11 @@ _NOT_MODELS = frozenset(
 )  # fmt: skip
 #: The one tensor standing for a torchvision model's parameters outside its classifier head.
 BACKBONE = "<torchvision backbone>"
+_MUTATING = frozenset(
+    {"add_module", "register_module", "register_buffer", "register_parameter", "append",
+     "extend", "insert", "requires_grad_", "update", "pop", "clear", "__setattr__", "__init__",
+     "setdefault", "remove"}
+)  # fmt: skip
 _LOADERS = frozenset({"from_pretrained", "create_model", "from_config", "load_from_checkpoint"})
 _LIBRARIES = frozenset(
     {"torch", "torchvision", "numpy", "math", "os", "sys", "random", "time", "json", "copy",
@@ -935,9 +940,26 @@ class Builder:
         # pass, assert, import, global, nonlocal: nothing to do
 
     def _has_effects(self, st: ast.stmt) -> bool:
-        for n in ast.walk(st):
-            if isinstance(n, ast.Call | ast.Assign | ast.AugAssign | ast.Return):
+        """Whether skipping this statement could change what a module holds: assignments and
+        mutating calls do; ``load_state_dict``, ``print``, ``nn.init.*`` and the like do not."""
+        body: list[ast.stmt] = []
+        if isinstance(st, ast.If):
+            body = [*st.body, *st.orelse]
+        else:
+            return True
+        for n in ast.walk(ast.Module(body=body, type_ignores=[])):
+            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Return | ast.Delete):
                 return True
+            if isinstance(n, ast.For | ast.While):
+                return True
+            if isinstance(n, ast.Call):
+                f = n.func
+                if isinstance(f, ast.Attribute) and f.attr in _MUTATING:
+                    return True
+                if isinstance(f, ast.Name) and (
+                    f.id in self.table.functions or f.id in ("setattr", "super")
+                ):
+                    return True
         return False
 
     def poison_env(self, env: Env, reason: str) -> None:
