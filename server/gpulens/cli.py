@@ -230,7 +230,7 @@ MEMORY_ROWS: tuple[tuple[str, str], ...] = (
 
 def _memory_section(analysis: Analysis) -> list[str]:
     from gpulens.units import fmt_bytes, fmt_names, fmt_ratio
-    from gpulens.whatif import variants
+    from gpulens.whatif import FIT_MARGIN, what_if
 
     memory = analysis.memory
     if memory is None:
@@ -265,7 +265,14 @@ def _memory_section(analysis: Analysis) -> list[str]:
         lines.append("  partial: parts of the model were not followed")
     for reason in memory.reasons:
         lines.append(f"  note: {reason}")
-    for variant in variants(analysis):
+    report = what_if(analysis)
+    for fit in report.fits:
+        most = f"up to batch {fit.max_batch:,}" if fit.max_batch else "does not fit"
+        lines.append(
+            f"  on a {fit.device_gib} GiB GPU: {most} "
+            f"({FIT_MARGIN:.0%} headroom, CUDA context included)"
+        )
+    for variant in report.variants:
         peak = int(variant.estimate.peak_allocated)
         change = fmt_ratio(peak, int(memory.peak_allocated))
         what = (

@@ -1,18 +1,33 @@
 """What-if figures for the memory hover and the CLI: the same model traces, estimated again at
-another batch size or precision (the estimator is cheap: one step walk per call).
+another batch size or precision, and the largest batch that fits common GPU sizes.
 
-No estimation logic here: this module only calls
-:func:`gpulens.estimate.memory.estimate_training_memory` with the analysis' own traces and
-optimizer, and refuses to answer (returns nothing) when re-running the script's own settings does
-not reproduce the analysis' estimate, so a variant is never compared with a different baseline.
+No estimation logic here: this module only calls the estimator
+(:func:`gpulens.estimate.memory.estimate_training_memory`, :func:`max_batch_size`) with the
+analysis' own traces and optimizer, and refuses to answer (returns nothing) when re-running the
+script's own settings does not reproduce the analysis' estimate, so a variant is never compared
+with a different baseline.
+
+The figures are computed once per analysis (:func:`what_if`); the language server computes them
+in its analysis worker, so rendering a hover or an inlay-hint tooltip costs no estimator call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Analysis
+
+#: GPU memory sizes the "largest batch that fits" line reports, in GiB (consumer 24 GB cards,
+#: A100/H100 80 GB).
+DEVICE_GIB: tuple[int, ...] = (24, 80)
+#: Headroom kept free on the device (fragmentation the static model does not see, other tensors
+#: the script keeps): the fraction passed to ``max_batch_size``.
+FIT_MARGIN = 0.1
+_ERRORS = (ValueError, TypeError, KeyError, ZeroDivisionError, ArithmeticError)
 
 
 @dataclass(frozen=True)
@@ -25,8 +40,32 @@ class Variant:
     estimate: Any
 
 
-def _inputs(analysis: Analysis) -> tuple[list[Any], list[Any]] | None:
-    """The traces of the trained models and the optimizer argument(s) candidates."""
+@dataclass(frozen=True)
+class Fit:
+    """The largest batch whose reserved peak fits ``device_gib`` GiB (minus the CUDA context and
+    the margin); 0 when even batch 1 does not."""
+
+    device_gib: int
+    max_batch: int
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    variants: list[Variant] = field(default_factory=list)
+    fits: list[Fit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    model: Any
+    optimizer: Any
+
+
+def _baseline(analysis: Analysis) -> _Baseline | None:
+    """The estimator inputs that reproduce ``analysis.memory``, or None."""
+    memory = analysis.memory
+    if memory is None:
+        return None
     traces = [m.trace for m in analysis.models if m.trained and m.trace is not None]
     if not traces:
         return None
@@ -34,58 +73,97 @@ def _inputs(analysis: Analysis) -> tuple[list[Any], list[Any]] | None:
     fact = analysis.facts.get("optimizer")
     if fact is not None and fact.known:
         candidates.append(fact.value)
-    memory = analysis.memory
     names = getattr(memory, "optimizer", None)
     if isinstance(names, str) and names:
         parts = [p.strip() for p in names.split(",")]
         candidates.append(parts if len(parts) == len(traces) and len(parts) > 1 else parts[0])
     if names is None:
         candidates.append(None)
-    return traces, candidates
-
-
-def rerun(analysis: Analysis, batch_size: int, precision: str) -> Any | None:
-    """The analysis' estimate at another batch size / precision, or None when the baseline
-    cannot be reproduced (then the analysis was built from inputs this module cannot see)."""
-    memory = analysis.memory
-    found = _inputs(analysis)
-    if memory is None or found is None:
-        return None
-    traces, candidates = found
     from gpulens.estimate.memory import estimate_training_memory
 
     model: Any = traces if len(traces) > 1 else traces[0]
     for optimizer in candidates:
         try:
             base = estimate_training_memory(model, memory.batch_size, memory.precision, optimizer)
-        except (ValueError, TypeError, KeyError, ZeroDivisionError):
+        except _ERRORS:
             continue
-        if base.peak_allocated != memory.peak_allocated:
-            continue
-        try:
-            return estimate_training_memory(model, batch_size, precision, optimizer)
-        except (ValueError, TypeError, KeyError, ZeroDivisionError):
-            return None
+        if base.peak_allocated == memory.peak_allocated:
+            return _Baseline(model, optimizer)
     return None
 
 
-def variants(analysis: Analysis) -> list[Variant]:
-    """Half the batch, and AMP bf16 (when the script is not already in a 16-bit mode)."""
+def rerun(analysis: Analysis, batch_size: int, precision: str) -> Any | None:
+    """The analysis' estimate at another batch size / precision, or None when the baseline
+    cannot be reproduced (then the analysis was built from inputs this module cannot see)."""
+    base = _baseline(analysis)
+    if base is None:
+        return None
+    return _estimate(base, batch_size, precision)
+
+
+def _estimate(base: _Baseline, batch_size: int, precision: str) -> Any | None:
+    from gpulens.estimate.memory import estimate_training_memory
+
+    try:
+        return estimate_training_memory(base.model, batch_size, precision, base.optimizer)
+    except _ERRORS:
+        return None
+
+
+def _compute(analysis: Analysis) -> WhatIf:
     memory = analysis.memory
-    if memory is None:
-        return []
+    base = _baseline(analysis)
+    if memory is None or base is None:
+        return WhatIf()
     out: list[Variant] = []
     batch = int(memory.batch_size)
     precision = str(memory.precision)
     if batch >= 2:
-        est = rerun(analysis, batch // 2, precision)
+        est = _estimate(base, batch // 2, precision)
         if est is not None:
             out.append(Variant("half_batch", batch // 2, precision, est))
     if precision == "fp32":
-        est = rerun(analysis, batch, "amp_bf16")
+        est = _estimate(base, batch, "amp_bf16")
         if est is not None:
             out.append(Variant("amp_bf16", batch, "amp_bf16", est))
-    return out
+    fits: list[Fit] = []
+    from gpulens.estimate.memory import max_batch_size
+
+    for gib in DEVICE_GIB:
+        usable = (gib << 30) - int(memory.cuda_context)
+        try:
+            best = max_batch_size(base.model, usable, precision, base.optimizer, margin=FIT_MARGIN)
+        except _ERRORS:
+            fits = []
+            break
+        fits.append(Fit(gib, best))
+    return WhatIf(out, fits)
 
 
-__all__ = ["Variant", "rerun", "variants"]
+_CACHE: OrderedDict[int, tuple[weakref.ref[Analysis], WhatIf]] = OrderedDict()
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()
+
+
+def what_if(analysis: Analysis) -> WhatIf:
+    """The what-if figures of an analysis, computed once (thread-safe; recent analyses kept)."""
+    key = id(analysis)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0]() is analysis:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    result = _compute(analysis)
+    with _LOCK:
+        _CACHE[key] = (weakref.ref(analysis), result)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def variants(analysis: Analysis) -> list[Variant]:
+    """Half the batch, and AMP bf16 (when the script is not already in a 16-bit mode)."""
+    return what_if(analysis).variants
+
+
+__all__ = ["DEVICE_GIB", "FIT_MARGIN", "Fit", "Variant", "WhatIf", "rerun", "variants", "what_if"]

@@ -134,6 +134,7 @@ def test_human_report_models_and_memory_sections() -> None:
     for label in ("weights", "gradients", "optimizer state", "activations", "workspace",
                   "peak allocated", "peak reserved", "CUDA context", "device total"):  # fmt: skip
         assert f"\n  {label} " in report
+    assert "  on a 24 GiB GPU: up to batch " in report
     assert "at batch 50: peak allocated ≈" in report
     assert "with amp_bf16: peak allocated ≈" in report
 

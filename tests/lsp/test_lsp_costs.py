@@ -275,3 +275,19 @@ def test_half_typed_model_keeps_the_last_good_model_hints() -> None:
     broken, _ = classic_analysis()
     broken.models, broken.memory = [], None
     assert knowledge(broken) < knowledge(good)
+
+
+def test_largest_batch_that_fits() -> None:
+    from gpulens.estimate.memory import max_batch_size
+    from gpulens.whatif import what_if
+
+    analysis, _ = cnn_analysis()
+    fits = what_if(analysis).fits
+    assert [f.device_gib for f in fits] == [24, 80]
+    trace = analysis.models[0].trace
+    usable = (24 << 30) - analysis.memory.cuda_context
+    assert fits[0].max_batch == max_batch_size(trace, usable, "fp32", "Adam", margin=0.1)
+    assert fits[0].max_batch < fits[1].max_batch
+    md = "\n".join(memory_lines(analysis, "en"))
+    assert f"24 GiB GPU → **{fits[0].max_batch:,}**" in md
+    assert "可容纳的最大批次（预留 10%" in "\n".join(memory_lines(analysis, "zh-cn"))

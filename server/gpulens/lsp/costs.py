@@ -361,6 +361,22 @@ def _advice_keys(analysis: Analysis, memory: Any) -> list[str]:
     return keys
 
 
+def fit_line(analysis: Analysis, locale: str) -> str | None:
+    """``Largest batch that fits (10% headroom…): 24 GiB GPU → 1,843 · 80 GiB GPU → 6,294``."""
+    from gpulens.whatif import FIT_MARGIN, what_if
+
+    fits = what_if(analysis).fits
+    if not fits:
+        return None
+    items = [
+        text("fit_item", locale, gib=f.device_gib, batch=fmt_int(f.max_batch))
+        if f.max_batch > 0
+        else text("fit_none", locale, gib=f.device_gib)
+        for f in fits
+    ]
+    return text("fits", locale, margin=f"{FIT_MARGIN:.0%}", items=" · ".join(items))
+
+
 def advice_lines(analysis: Analysis, memory: Any, locale: str) -> list[str]:
     from gpulens.whatif import variants
 
@@ -449,6 +465,9 @@ def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
             optimizer=_optimizer_word(memory),
         )
     )
+    fits = fit_line(analysis, locale)
+    if fits:
+        lines += ["", fits]
     lines += ["", *memory_table(memory, locale), ""]
     phase = text("peak_phase", locale, phase=escape(str(memory.peak_phase)))
     lines.append(text("not_sum", locale) + ("" if locale == "zh-cn" else " ") + phase)

@@ -117,6 +117,9 @@ UI: dict[str, dict[str, str]] = {
         "supply_precision": "Give the precision with `# gpulens: precision=amp_bf16` "
         "(fp32, amp_fp16, amp_bf16, fp16, bf16)",
         "change_title": "What would change it",
+        "fits": "Largest batch that fits ({margin} headroom, CUDA context included): {items}",
+        "fit_item": "{gib} GiB GPU → **{batch}**",
+        "fit_none": "{gib} GiB GPU → does not fit",
         "predicted": "≈ **{peak}** ({delta})",
         "model_title": "Model `{name}`",
         "model_params": "**{params}** parameters ({exact})",
@@ -172,6 +175,9 @@ UI: dict[str, dict[str, str]] = {
         "supply_precision": "用 `# gpulens: precision=amp_bf16` 给出精度"
         "（fp32、amp_fp16、amp_bf16、fp16、bf16）",
         "change_title": "怎样改变它",
+        "fits": "可容纳的最大批次（预留 {margin}，已计入 CUDA 上下文）：{items}",
+        "fit_item": "{gib} GiB 显卡 → **{batch}**",
+        "fit_none": "{gib} GiB 显卡 → 放不下",
         "predicted": "≈ **{peak}**（{delta}）",
         "model_title": "模型 `{name}`",
         "model_params": "参数 **{params}** 个（{exact}）",

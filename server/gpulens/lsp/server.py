@@ -33,8 +33,16 @@ DIAGNOSTIC_SOURCE = "gpulens"
 
 def _analyze(source: str, **kwargs: Any) -> Any:
     from gpulens.analysis import analyze
+    from gpulens.whatif import what_if
 
-    return analyze(source, **kwargs)
+    analysis = analyze(source, **kwargs)
+    # The memory hover's what-if figures (half batch, AMP, largest batch that fits) run the
+    # estimator again: do it here, in the analysis worker, not on the event loop.
+    try:
+        what_if(analysis)
+    except Exception:  # a what-if failure must not lose the analysis
+        log.exception("what-if figures failed")
+    return analysis
 
 
 class GpulensServer(LanguageServer):
