@@ -79,6 +79,9 @@ _MUTATING = frozenset(
      "extend", "insert", "requires_grad_", "update", "pop", "clear", "__setattr__", "__init__",
      "setdefault", "remove"}
 )  # fmt: skip
+_TV_SUBMODULES = frozenset(
+    {"models", "detection", "segmentation", "video", "quantization", "optical_flow"}
+)
 _LOADERS = frozenset({"from_pretrained", "create_model", "from_config", "load_from_checkpoint"})
 _LIBRARIES = frozenset(
     {"torch", "torchvision", "numpy", "math", "os", "sys", "random", "time", "json", "copy",
@@ -467,7 +470,16 @@ class Builder:
     def torchvision(self, name: str, kwargs: dict[str, Any], node: ast.AST) -> Any:
         entry = lookup_model(name)
         if entry is None:
-            return Unk(f"`{name}` is not a torchvision classification model in gpulens' table")
+            if not name[:1].islower() or name in ("get_weight", "list_models", "get_model_weights"):
+                return Unk(f"`torchvision.models.{name}` is not a model constructor")
+            bad = L.custom(name)
+            bad.own_tensors = None
+            bad.reason = f"`{name}` is not a torchvision classification model in gpulens' table"
+            self.meta[id(bad)] = Meta(
+                getattr(node, "lineno", None), None, {"__unread__": True}, None, name,
+                span_of(node),
+            )  # fmt: skip
+            return bad
         nc = kwargs.get("num_classes", entry.num_classes)
         if not _is_int(nc):
             return Unk(f"`num_classes` of {name}: {getattr(nc, 'reason', 'not an integer')}")
@@ -2148,6 +2160,21 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     for key in names:
         for call, _s in index.get(key, ()):
             cand.add(id(call))
+    tv_mods = {k for k, v in b.table.imports.items() if v.startswith("torchvision")}
+    for key, calls in index.items() if tv_mods else ():
+        # constructor-like names (resnet50, fasterrcnn_resnet50_fpn) outside the table
+        if key in names or not key[:1].islower() or not any(c.isdigit() for c in key):
+            continue
+        for call, _s in calls:
+            fn_ = call.func
+            if isinstance(fn_, ast.Attribute):
+                recv = fn_.value
+                if (isinstance(recv, ast.Attribute) and recv.attr in _TV_SUBMODULES) or (
+                    isinstance(recv, ast.Name) and recv.id in tv_mods
+                ):
+                    cand.add(id(call))
+            elif isinstance(fn_, ast.Name) and fn_.id in tv_mods:
+                cand.add(id(call))
     for scope in scopes:
         if isinstance(scope.node, ast.ClassDef):
             continue
