@@ -410,3 +410,40 @@ def test_torchvision_heads_by_index_and_unknown_parameter_names() -> None:
     assert by["mobilenet_v3_large"].trainable_params is None
     assert "parameter names" in (by["mobilenet_v3_large"].reason or "")
     assert a.params_total == by["vgg16"].params + by["mobilenet_v3_large"].params
+
+
+CUSTOM_DATASETS = """
+import torch, torch.nn as nn
+from torch.utils.data import Dataset, DataLoader
+class Synth(Dataset):
+    def __init__(self, n=1000, dim=20):
+        self.x = torch.randn(n, dim)
+        self.y = torch.randint(0, 3, (n,))
+    def __len__(self):
+        return len(self.x)
+    def __getitem__(self, idx):
+        return self.x[idx], self.y[idx]
+class Img(Dataset):
+    def __len__(self): return 100
+    def __getitem__(self, i):
+        return torch.randn(3, 32, 32), 1
+model = nn.Sequential(nn.Linear(20, 3))
+m2 = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.LazyLinear(2))
+loader = DataLoader(Synth(dim=20), batch_size=16)
+l2 = DataLoader(Img(), batch_size=4)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+o2 = torch.optim.SGD(m2.parameters(), lr=0.1)
+for x, y in loader:
+    model(x).sum().backward(); opt.step()
+for x, y in l2:
+    m2(x).sum().backward(); o2.step()
+"""
+
+
+def test_custom_dataset_getitem_shapes() -> None:
+    a = analyze(CUSTOM_DATASETS, "cds.py")
+    first, m2 = a.models
+    assert first.layers[0].output_shape == (16, 3)
+    assert m2.params == 8 * 3 * 9 + 8 + (8 * 30 * 30) * 2 + 2  # LazyLinear sized by the forward
+    assert m2.layers[-1].output_shape == (16, 2)
+    assert a.memory is not None

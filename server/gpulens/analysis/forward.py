@@ -1430,6 +1430,10 @@ class Inputs:
         last = d.rsplit(".", 1)[-1]
         if last in ("random_split", "Subset") and node.args:
             return self.dataset_sample(node.args[0], scope, pos, depth + 1)
+        if isinstance(node.func, ast.Name) and node.func.id in self.b.table.classes:
+            own = self.custom_dataset(self.b.table.classes[node.func.id])
+            if own is not None:
+                return own
         if last == "TensorDataset":
             items: list[Any] = []
             for a in node.args:
@@ -1459,6 +1463,82 @@ class Inputs:
         return Unk(
             f"the samples of `{self.ev.segment(node, 40)}` have a shape the reader does not know"
         )
+
+    def custom_dataset(self, cls: ast.ClassDef) -> Sample | None:
+        """A Dataset of the script: what ``__getitem__`` returns, when it is a tensor made with
+        a literal size or an item of one made in ``__init__`` (``self.x[idx]``)."""
+        get, _ = self.b.method(cls, "__getitem__")
+        if get is None:
+            return None
+        rets = get.scope.bindings.get("<return>", [])
+        if len(rets) != 1 or rets[0].value is None:
+            return None
+        value = rets[0].value
+        elts = value.elts if isinstance(value, ast.Tuple) else [value]
+        init, _ = self.b.method(cls, "__init__")
+        items: list[Any] = []
+        for e in elts:
+            items.append(self.sample_item(e, get, init))
+        if not items or items[0] is None:
+            return None  # the caller says the samples' shape is not known
+        return Sample(tuple(items), f"`{cls.name}.__getitem__`")
+
+    def sample_item(
+        self, e: ast.expr, get: FuncRef, init: FuncRef | None
+    ) -> tuple[tuple[int, ...], str] | None:
+        drop = 0
+        while (
+            isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in _KEEP
+        ):
+            e = e.func.value
+        if isinstance(e, ast.Subscript) and isinstance(e.value, ast.Attribute):
+            # self.x[idx]: a row of a tensor made in __init__
+            if init is None or not isinstance(e.value.value, ast.Name):
+                return None
+            key = f"{e.value.value.id}.{e.value.attr}"
+            bs = init.scope.bindings.get(key)
+            if not bs or bs[-1].value is None:
+                return None
+            e, drop = bs[-1].value, 1
+            scope = init.scope
+        else:
+            scope = get.scope
+        while (
+            isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in _KEEP
+        ):
+            e = e.func.value
+        if isinstance(e, ast.Constant) and isinstance(e.value, int):
+            return ((), "int64")
+        if not isinstance(e, ast.Call):
+            return None
+        name = (dotted_name(self.b, e.func, scope) or "").rsplit(".", 1)[-1]
+        if name not in ("randn", "rand", "zeros", "ones", "empty", "randint", "full", "tensor"):
+            return None
+        env = Env({}, scope)
+        if name == "tensor":
+            v = self.b.expr(e.args[0], env) if e.args else None
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return ((), "int64" if isinstance(v, int) else "float")
+            return None
+        args = [self.b.expr(a, env) for a in e.args if not isinstance(a, ast.Starred)]
+        kw = {k.arg: self.b.expr(k.value, env) for k in e.keywords if k.arg}
+        if name == "randint":
+            size = kw.get("size", args[-1] if args else None)
+        elif name == "full":
+            size = kw.get("size", args[0] if args else None)
+        else:
+            size = kw.get(
+                "size",
+                args[0] if len(args) == 1 and isinstance(args[0], tuple | list) else tuple(args),
+            )
+        if isinstance(size, int):
+            size = (size,)
+        if not isinstance(size, tuple | list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) for x in size
+        ):
+            return None
+        dt = "int64" if name == "randint" else "float"
+        return (tuple(size[drop:]), dt)
 
     def transforms(
         self, node: ast.expr, scope: Any, pos: tuple[int, int], square: bool
