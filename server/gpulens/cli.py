@@ -267,7 +267,9 @@ def _memory_section(analysis: Analysis) -> list[str]:
         lines.append(f"  note: {reason}")
     report = what_if(analysis)
     for fit in report.fits:
-        most = f"up to batch {fit.max_batch:,}" if fit.max_batch else "does not fit"
+        most = "does not fit"
+        if fit.max_batch:
+            most = f"up to batch {'≥ ' if fit.at_limit else ''}{fit.max_batch:,}"
         lines.append(
             f"  on a {fit.device_gib} GiB GPU: {most} "
             f"({FIT_MARGIN:.0%} headroom, CUDA context included)"

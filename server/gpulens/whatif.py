@@ -27,6 +27,9 @@ DEVICE_GIB: tuple[int, ...] = (24, 80)
 #: Headroom kept free on the device (fragmentation the static model does not see, other tensors
 #: the script keeps): the fraction passed to ``max_batch_size``.
 FIT_MARGIN = 0.1
+#: The largest batch the search tries: beyond it the answer is "at least this many" (a tiny model
+#: on a big GPU), and nobody trains with a larger one.
+FIT_LIMIT = 1 << 16
 _ERRORS = (ValueError, TypeError, KeyError, ZeroDivisionError, ArithmeticError)
 
 
@@ -47,6 +50,11 @@ class Fit:
 
     device_gib: int
     max_batch: int
+
+    @property
+    def at_limit(self) -> bool:
+        """The search stopped at :data:`FIT_LIMIT`: the batch that fits is at least this."""
+        return self.max_batch >= FIT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,9 @@ def _compute(analysis: Analysis) -> WhatIf:
     for gib in DEVICE_GIB:
         usable = (gib << 30) - int(memory.cuda_context)
         try:
-            best = max_batch_size(base.model, usable, precision, base.optimizer, margin=FIT_MARGIN)
+            best = max_batch_size(
+                base.model, usable, precision, base.optimizer, margin=FIT_MARGIN, limit=FIT_LIMIT
+            )
         except _ERRORS:
             fits = []
             break
@@ -166,4 +176,14 @@ def variants(analysis: Analysis) -> list[Variant]:
     return what_if(analysis).variants
 
 
-__all__ = ["DEVICE_GIB", "FIT_MARGIN", "Fit", "Variant", "WhatIf", "rerun", "variants", "what_if"]
+__all__ = [
+    "DEVICE_GIB",
+    "FIT_LIMIT",
+    "FIT_MARGIN",
+    "Fit",
+    "Variant",
+    "WhatIf",
+    "rerun",
+    "variants",
+    "what_if",
+]

@@ -369,7 +369,12 @@ def fit_line(analysis: Analysis, locale: str) -> str | None:
     if not fits:
         return None
     items = [
-        text("fit_item", locale, gib=f.device_gib, batch=fmt_int(f.max_batch))
+        text(
+            "fit_item",
+            locale,
+            gib=f.device_gib,
+            batch=("≥ " if f.at_limit else "") + fmt_int(f.max_batch),
+        )
         if f.max_batch > 0
         else text("fit_none", locale, gib=f.device_gib)
         for f in fits
