@@ -4,7 +4,8 @@
 other initialize parameters parametrize it indirectly with a dict: ``locale``,
 ``initialization_options``, ``configuration`` (the ``gpulens`` section the client answers
 ``workspace/configuration`` with), ``root`` (workspace folder path), ``capabilities`` (a client
-name known to pytest-lsp, e.g. ``"neovim"``).
+name known to pytest-lsp, e.g. ``"neovim"``), ``resolve`` (the client resolves inlay-hint
+tooltips lazily).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest) -> 
         # Real VS Code supports workspace/inlayHint/refresh; pytest-lsp's recorded
         # capabilities predate it.
         caps.workspace.inlay_hint = types.InlayHintWorkspaceClientCapabilities(refresh_support=True)
+    if param.get("resolve") and caps.text_document is not None:
+        # As VS Code and Neovim: tooltips are asked for when the user points at a hint.
+        caps.text_document.inlay_hint = types.InlayHintClientCapabilities(
+            resolve_support=types.ClientInlayHintResolveOptions(properties=["tooltip"])
+        )
     lsp_client.inlay_hint_refreshes = 0  # type: ignore[attr-defined]
 
     @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)

@@ -112,3 +112,24 @@ async def test_model_hover_in_chinese(client: LanguageClient) -> None:
     text = await hover_at(client, uri, (line, col + 2))
     assert text is not None
     assert "### 模型" in text and "#### 训练显存（静态估计）" in text
+
+
+@pytest.mark.parametrize("client", [{"resolve": True}], indirect=True)
+async def test_tooltips_resolved_lazily(client: LanguageClient) -> None:
+    """A client that resolves tooltips gets the cost hints without them (their what-if figures
+    run the estimator again) and asks for one when the user points at the hint."""
+    uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
+    result = await hints(client, uri)
+    memory = next(h for h in result if hint_kind(h) == "memory")
+    assert memory.tooltip is None
+    assert isinstance(memory.data, dict) and memory.data["uri"] == uri
+    per_epoch = next(h for h in result if hint_kind(h) == "per_epoch")
+    assert per_epoch.tooltip is not None  # cheap tooltips still come with the hint
+    resolved = await client.inlay_hint_resolve_async(memory)
+    tip = resolved.tooltip
+    text = tip.value if isinstance(tip, types.MarkupContent) else str(tip)
+    assert "**Training memory (static estimate)**" in text and "| **Device total** |" in text
+    model = next(h for h in result if hint_kind(h) == "model")
+    resolved = await client.inlay_hint_resolve_async(model)
+    tip = resolved.tooltip
+    assert isinstance(tip, types.MarkupContent) and tip.value.startswith("### Model `model`")

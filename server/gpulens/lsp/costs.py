@@ -11,8 +11,9 @@ import dataclasses
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from gpulens.analysis.facts import Analysis, LayerSummary, ModelSummary, Span
@@ -251,7 +252,8 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
             if pos is None or label is None or pos in model_positions:
                 continue
             model_positions[pos] = model
-            out.append(Hint(pos[0], pos[1], label, model_markdown(view, model, locale), "model"))
+            render = partial(model_markdown, view, model, locale)
+            out.append(Hint(pos[0], pos[1], label, render, "model"))
         model_lines = {pos[0] for pos in model_positions}
         for group in outermost(layer_groups(view, encoding)):
             if group.pos[0] in model_lines:
@@ -262,7 +264,13 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
             if label is None:
                 continue
             out.append(
-                Hint(group.pos[0], group.pos[1], label, layer_markdown(group, locale), "layer")
+                Hint(
+                    group.pos[0],
+                    group.pos[1],
+                    label,
+                    partial(layer_markdown, group, locale),
+                    "layer",
+                )
             )
     if settings.memory_hints:
         hint = memory_hint(view, locale, encoding)
@@ -270,8 +278,12 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
             out.append(hint)
     if view.stale_error:
         note = f"\n\n_{escape(ui('stale', locale, error=view.stale_error))}_"
-        out = [dataclasses.replace(h, tooltip=h.tooltip + note) for h in out]
+        out = [dataclasses.replace(h, render=_with_note(h.render, note)) for h in out]
     return out
+
+
+def _with_note(render: Callable[[], str], note: str) -> Callable[[], str]:
+    return lambda: render() + note
 
 
 def memory_hint(view: View, locale: str, encoding: str) -> Hint | None:
@@ -295,8 +307,11 @@ def memory_hint(view: View, locale: str, encoding: str) -> Hint | None:
     if pos is None:
         return None
     label = memory_label(memory, locale) if memory else text("memory_unknown_label", locale)
-    tooltip = "\n".join(memory_lines(analysis, locale, heading="**"))
-    return Hint(pos[0], pos[1], label, tooltip, "memory")
+
+    def render() -> str:
+        return "\n".join(memory_lines(analysis, locale, heading="**"))
+
+    return Hint(pos[0], pos[1], label, render, "memory")
 
 
 # -- markdown ------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ training loop, with the whole computation and every fact's provenance in the too
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 from lsprotocol import types
 
@@ -32,13 +34,25 @@ TOTAL_KINDS = ("epoch_loop", "step_loop")
 
 @dataclass(frozen=True)
 class Hint:
-    """An inlay hint before conversion to LSP: 0-based line, client column."""
+    """An inlay hint before conversion to LSP: 0-based line, client column.
+
+    The tooltip is rendered on demand (``render``): a model's or the memory estimate's tooltip
+    runs the estimator again for its what-if figures, which an editor that resolves tooltips
+    lazily (``inlayHint/resolve``) only pays for when the user points at the hint."""
 
     line: int
     col: int
     label: str
-    tooltip: str
-    kind: str
+    render: Callable[[], str] = field(compare=False, repr=False)
+    kind: str = ""
+
+    @property
+    def tooltip(self) -> str:
+        return self.render()
+
+
+#: Hint kinds whose tooltip is left for ``inlayHint/resolve`` when the client supports it.
+LAZY_KINDS = frozenset({"model", "layer", "memory"})
 
 
 def per_epoch_label(it: Iterations, locale: str) -> str:
@@ -158,7 +172,9 @@ def compute_hints(view: View, settings: Settings, locale: str, encoding: str) ->
         if pos is None or (pos[0], pos[1], kind) in seen:
             continue
         seen.add((pos[0], pos[1], kind))
-        hints.append(Hint(pos[0], pos[1], label, iterations_tooltip(view, locale, kind), kind))
+        hints.append(
+            Hint(pos[0], pos[1], label, partial(iterations_tooltip, view, locale, kind), kind)
+        )
     from gpulens.lsp.costs import cost_hints
 
     hints.extend(cost_hints(view, settings, locale, encoding))
@@ -167,24 +183,54 @@ def compute_hints(view: View, settings: Settings, locale: str, encoding: str) ->
     return hints
 
 
-def to_lsp(hints: list[Hint], start_line: int, end_line: int) -> list[types.InlayHint]:
-    """The hints whose line lies in [start_line, end_line] (0-based, inclusive)."""
+def to_lsp(
+    hints: list[Hint], start_line: int, end_line: int, resolve_uri: str | None = None
+) -> list[types.InlayHint]:
+    """The hints whose line lies in [start_line, end_line] (0-based, inclusive).
+
+    With ``resolve_uri`` (the client resolves tooltips), the tooltips of :data:`LAZY_KINDS`
+    are left out and ``data`` says where to find them again (:func:`resolve_tooltip`)."""
     out: list[types.InlayHint] = []
     for hint in hints:
         if not start_line <= hint.line <= end_line:
             continue
+        # What the hint is (per_epoch, total, model, layer, memory): for clients that style or
+        # filter them, for tests, and for resolving the tooltip later.
+        data: dict[str, object] = {"kind": hint.kind}
+        tooltip: types.MarkupContent | None = None
+        if resolve_uri is not None and hint.kind in LAZY_KINDS:
+            data["uri"] = resolve_uri
+        else:
+            tooltip = types.MarkupContent(kind=types.MarkupKind.Markdown, value=hint.tooltip)
         out.append(
             types.InlayHint(
                 position=types.Position(line=hint.line, character=hint.col),
                 label=hint.label,
-                tooltip=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hint.tooltip),
+                tooltip=tooltip,
                 padding_left=True,
-                # What the hint is (per_epoch, total, model, layer, memory): for clients that
-                # style or filter them, and for tests.
-                data={"kind": hint.kind},
+                data=data,
             )
         )
     return out
+
+
+def resolve_tooltip(hints: list[Hint], hint: types.InlayHint) -> types.InlayHint:
+    """Fill in the tooltip of a hint sent without one: the hint of the same kind at the same
+    place in the current analysis (unchanged when the text moved on and it is gone)."""
+    data = hint.data if isinstance(hint.data, dict) else {}
+    label = hint.label if isinstance(hint.label, str) else "".join(p.value for p in hint.label)
+    for candidate in hints:
+        if (
+            candidate.line == hint.position.line
+            and candidate.col == hint.position.character
+            and candidate.kind == data.get("kind")
+            and candidate.label == label
+        ):
+            hint.tooltip = types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=candidate.tooltip
+            )
+            break
+    return hint
 
 
 def describe_unknown(view: View, locale: str) -> str | None:

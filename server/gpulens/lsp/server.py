@@ -33,16 +33,8 @@ DIAGNOSTIC_SOURCE = "gpulens"
 
 def _analyze(source: str, **kwargs: Any) -> Any:
     from gpulens.analysis import analyze
-    from gpulens.whatif import what_if
 
-    analysis = analyze(source, **kwargs)
-    # The memory hover's what-if figures (half batch, AMP, largest batch that fits) run the
-    # estimator again: do it here, in the analysis worker, not on the event loop.
-    try:
-        what_if(analysis)
-    except Exception:  # a what-if failure must not lose the analysis
-        log.exception("what-if figures failed")
-    return analysis
+    return analyze(source, **kwargs)
 
 
 class GpulensServer(LanguageServer):
@@ -78,6 +70,17 @@ class GpulensServer(LanguageServer):
     @property
     def locale(self) -> str:
         return effective_language(self.settings, self.client_locale)
+
+    @property
+    def resolves_tooltips(self) -> bool:
+        """The client resolves inlay-hint tooltips lazily (``inlayHint/resolve``)."""
+        try:
+            caps = self.client_capabilities.text_document
+        except (RuntimeError, AttributeError):
+            return False
+        inlay = caps.inlay_hint if caps else None
+        support = inlay.resolve_support if inlay else None
+        return support is not None and "tooltip" in (support.properties or [])
 
     @property
     def encoding(self) -> str:
@@ -337,14 +340,29 @@ def did_save(ls: GpulensServer, params: types.DidSaveTextDocumentParams) -> None
 
 @server.feature(
     types.TEXT_DOCUMENT_INLAY_HINT,
-    types.InlayHintOptions(resolve_provider=False),
+    types.InlayHintOptions(resolve_provider=True),
 )
 async def inlay_hint(ls: GpulensServer, params: types.InlayHintParams) -> list[types.InlayHint]:
-    view = await ls.view(params.text_document.uri)
+    uri = params.text_document.uri
+    view = await ls.view(uri)
     if view is None:
         return []
     all_hints = hint_render.compute_hints(view, ls.settings, ls.locale, ls.encoding)
-    return hint_render.to_lsp(all_hints, params.range.start.line, params.range.end.line)
+    lazy = uri if ls.resolves_tooltips else None
+    return hint_render.to_lsp(all_hints, params.range.start.line, params.range.end.line, lazy)
+
+
+@server.feature(types.INLAY_HINT_RESOLVE)
+async def inlay_hint_resolve(ls: GpulensServer, hint: types.InlayHint) -> types.InlayHint:
+    data = hint.data
+    uri = data.get("uri") if isinstance(data, dict) else None
+    if not isinstance(uri, str) or hint.tooltip is not None:
+        return hint
+    view = await ls.view(uri)
+    if view is None:
+        return hint
+    all_hints = hint_render.compute_hints(view, ls.settings, ls.locale, ls.encoding)
+    return hint_render.resolve_tooltip(all_hints, hint)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
