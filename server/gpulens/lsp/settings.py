@@ -26,6 +26,13 @@ class Settings:
     overrides: tuple[tuple[str, Any], ...] = ()
     world_size: int | None = None
     language: str = "auto"
+    #: The GPU the OOM check targets (``gpulens.gpu``): "" = the local GPU through NVML, else a
+    #: card name or a size ("RTX 4090", "24GiB"); resolved in :mod:`gpulens.lsp.gpu`.
+    gpu: str = ""
+    #: OOM diagnostics: warning from this share of usable memory (``gpulens.oom.warningRatio``)
+    oom_warning_ratio: float = 0.9
+    #: and error above this one (``gpulens.oom.errorRatio``).
+    oom_error_ratio: float = 1.0
     #: Settings that were present but unusable, in words (shown in the log).
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -123,6 +130,34 @@ def parse_settings(raw: object) -> Settings:
     elif lang_value is not None:
         problems.append('gpulens.language should be "auto", "en" or "zh-cn"')
 
+    gpu = ""
+    gpu_value = _get(raw, "gpu")
+    if isinstance(gpu_value, str):
+        gpu = gpu_value.strip()
+    elif gpu_value is not None:
+        problems.append(
+            f'gpulens.gpu should be a card name or a size like "24GiB", got {gpu_value!r}'
+        )
+
+    def ratio(key: str, default: float) -> float:
+        value = _get(raw, key)
+        if value is None:
+            return default
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and 0 < value <= 10:
+            return float(value)
+        problems.append(f"gpulens.{key} should be a positive number (a share of usable memory)")
+        return default
+
+    warning_ratio = ratio("oom.warningRatio", defaults.oom_warning_ratio)
+    error_ratio = ratio("oom.errorRatio", defaults.oom_error_ratio)
+    if warning_ratio > error_ratio:
+        problems.append(
+            f"gpulens.oom.warningRatio ({warning_ratio:g}) is above gpulens.oom.errorRatio "
+            f"({error_ratio:g}): warnings start at the error ratio"
+        )
+        warning_ratio = error_ratio
+
     return Settings(
         per_epoch_hints=per_epoch,
         total_hints=total,
@@ -132,6 +167,9 @@ def parse_settings(raw: object) -> Settings:
         overrides=overrides,
         world_size=world_size,
         language=language,
+        gpu=gpu,
+        oom_warning_ratio=warning_ratio,
+        oom_error_ratio=error_ratio,
         problems=tuple(problems),
     )
 
