@@ -83,6 +83,9 @@ def test_vsix_manifest(vsix: Path) -> None:
         "gpulens.overrides",
         "gpulens.worldSize",
         "gpulens.language",
+        "gpulens.gpu",
+        "gpulens.oom.warningRatio",
+        "gpulens.oom.errorRatio",
         "gpulens.trace.server",
     }
     assert settings["gpulens.interpreter"]["default"] == []
