@@ -428,8 +428,9 @@ def _missing_lines(analysis: Analysis, reasons: Iterable[str], locale: str) -> l
     precision = analysis.facts.get("precision")
     if precision is not None and not precision.known:
         supply.append(text("supply_precision", locale))
+    # The reader's English reason may already name the pragma; a Chinese hover still says how.
     if any(w in words for w in ("shape", "input", "dataset", "sample")) and (
-        "input_shape=" not in words
+        "input_shape=" not in words or locale == "zh-cn"
     ):
         supply.append(text("supply_shape", locale))
     return lines + [f"- {s}" for s in supply]
