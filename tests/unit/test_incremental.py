@@ -257,9 +257,16 @@ def _same_analysis(a: Any, b: Any) -> None:
     }
     assert a.iterations == b.iterations
     assert a.mentions == b.mentions
+    # issue 3: the models read from the same tree (positions included) and the estimate
+    assert [m.to_json() for m in a.models] == [m.to_json() for m in b.models]
+    assert (a.params_total, a.memory_reason) == (b.params_total, b.memory_reason)
+    assert repr(a.memory) == repr(b.memory)
 
 
-@pytest.mark.parametrize("path", FIXTURES[1::6], ids=lambda p: p.stem)
+GOLDEN = sorted((REPO / "tests" / "golden" / "scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", FIXTURES[1::6] + GOLDEN, ids=lambda p: p.stem)
 def test_analysis_with_a_cache_is_the_same(path: Path) -> None:
     rng = random.Random(path.name)
     text = path.read_text(encoding="utf-8")
@@ -294,3 +301,21 @@ def test_exec_inside_a_function_does_not_leak_into_the_next_version(tmp_path: Pa
     again = analyze(edited, path=str(script), parse_cache=cache)
     _same_analysis(again, analyze(edited, path=str(script)))
     _same_analysis(first, analyze(text, path=str(script)))
+
+
+def test_bench_edits_read_the_same_as_from_scratch() -> None:
+    """The latency benchmark's edits: a number, characters typed in a line, a line added."""
+    text = generate(600)
+    cache = ParseCache()
+    versions = [
+        text.replace("BATCH_SIZE = 100", "BATCH_SIZE = 300", 1),
+        text.replace("Residual MLP block number 7", "Residual wide MLP block number 7", 1),
+        text.replace("class Block0(", "EXTRA = 1\nclass Block0(", 1),
+        text.replace("class Block0(", "EXTRA = 1\nclass Block0(", 1).replace(
+            "nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(()", 1
+        ),
+        text,
+    ]
+    for version in versions:
+        _same_analysis(analyze(version, parse_cache=cache), analyze(version))
+    assert cache.stats.incremental >= 3
