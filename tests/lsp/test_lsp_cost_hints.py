@@ -6,22 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from gpulens.analysis import analyze
 from lsp_support import EXAMPLE, find, hint_kind, hints, hover_at, labels, open_doc
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 CLASSIC = EXAMPLE.read_text(encoding="utf-8")
-
-
-def _reader_reports_models() -> bool:
-    analysis = analyze(CLASSIC, path=str(EXAMPLE))
-    return bool(analysis.models) and analysis.memory is not None
-
-
-needs_models = pytest.mark.skipif(
-    not _reader_reports_models(), reason="the reader does not report models and memory yet"
-)
 
 
 async def change_settings(client: LanguageClient, section: dict[str, object]) -> None:
@@ -46,7 +35,6 @@ async def test_hints_carry_their_kind(client: LanguageClient) -> None:
     assert labels(result) == ["12 it/epoch", "60 it"]
 
 
-@needs_models
 async def test_model_layer_and_memory_hints(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     result = await hints(client, uri)
@@ -68,7 +56,6 @@ async def test_model_layer_and_memory_hints(client: LanguageClient) -> None:
     assert "| **Peak allocated** |" in text and "| **Device total** |" in text
 
 
-@needs_models
 async def test_toggles_hide_layer_and_memory_hints(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     assert {"model", "layer", "memory"} <= kinds(await hints(client, uri))
@@ -92,7 +79,6 @@ async def test_both_off_from_the_start(client: LanguageClient) -> None:
     assert kinds(await hints(client, uri)) == {"per_epoch", "total"}
 
 
-@needs_models
 async def test_memory_hover_on_batch_size_and_optimizer(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
     for needle in ("batch_size=BATCH_SIZE", "torch.optim.Adam"):
@@ -104,7 +90,6 @@ async def test_memory_hover_on_batch_size_and_optimizer(client: LanguageClient) 
         assert "**What would change it**" in text
 
 
-@needs_models
 @pytest.mark.parametrize("client", [{"locale": "zh-cn"}], indirect=True)
 async def test_model_hover_in_chinese(client: LanguageClient) -> None:
     uri = open_doc(client, CLASSIC, uri=EXAMPLE.as_uri())
