@@ -42,14 +42,26 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def walk_no_defs(node: ast.AST) -> Iterator[ast.AST]:
-    """ast.walk that does not descend into nested function or class definitions."""
+    """ast.walk that does not descend into nested function or class definitions.
+
+    (The children of each node in ``ast.iter_child_nodes`` order, read from ``_fields`` directly:
+    the training loop is walked several times on every edit.)
+    """
     stack: list[ast.AST] = [node]
+    pop, push = stack.pop, stack.append
+    node_t, defs = ast.AST, _DEFS
     while stack:
-        n = stack.pop()
+        n = pop()
         yield n
-        for c in ast.iter_child_nodes(n):
-            if not isinstance(c, _DEFS):
-                stack.append(c)
+        for name in n._fields:
+            v = getattr(n, name, None)
+            if isinstance(v, node_t):
+                if not isinstance(v, defs):
+                    push(v)
+            elif type(v) is list:
+                for c in v:
+                    if isinstance(c, node_t) and not isinstance(c, defs):
+                        push(c)
 
 
 @dataclass
