@@ -1,0 +1,177 @@
+"""Does a training step fit a GPU? The estimate against a card's usable memory (issue 4).
+
+Like is compared with like, in bytes the caching allocator asks the driver for::
+
+    needed = peak_reserved                      (the estimate: what PyTorch holds at its peak)
+    usable = card memory                        (NVML's total)
+             - driver reservation               (catalog cards: NVML "used" on an idle GPU)
+             - cuda_context                     (the estimate's CUDA context + library kernels)
+             - memory other processes hold      (local GPU only; includes the driver's share)
+    usage_ratio = needed / usable               (= device_total / (card - driver - others))
+
+``peak_reserved`` rather than ``peak_allocated``: an out-of-memory error happens when the
+allocator cannot reserve a new segment, and reserved bytes are what it holds (gpu-truth: up to
+2x allocated for convnets). ``device_total`` (= reserved + context, what nvidia-smi shows for
+the process) against the card's free memory gives the same ratio's numerator.
+
+Status: ``fits`` below ``warn_ratio`` (default 0.9), ``at_risk`` from it up to ``error_ratio``
+(default 1.0), ``does_not_fit`` above. The largest batch that fits is the largest whose
+estimated ``peak_reserved`` stays within ``usable * (1 - margin)``; the default margin is
+``1 - warn_ratio``, so the suggested batch is one the same check does not warn about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from gpulens.gpu.catalog import DRIVER_RESERVED_BYTES, GpuTarget
+from gpulens.gpu.nvml import LocalGpu
+
+if TYPE_CHECKING:
+    from gpulens.analysis.facts import Analysis
+    from gpulens.estimate.memory import MemoryEstimate
+
+__all__ = [
+    "DEFAULT_ERROR_RATIO",
+    "DEFAULT_WARN_RATIO",
+    "FIT_LIMIT",
+    "FitReport",
+    "FitStatus",
+    "assess_analysis",
+    "assess_fit",
+    "gpu_label",
+    "usable_memory",
+]
+
+FitStatus = Literal["fits", "at_risk", "does_not_fit"]
+DEFAULT_WARN_RATIO = 0.9
+DEFAULT_ERROR_RATIO = 1.0
+#: The largest batch the search tries (``≥ 65,536`` beyond).
+FIT_LIMIT = 1 << 16
+_ERRORS = (ValueError, TypeError, KeyError, ZeroDivisionError, ArithmeticError)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """One estimate against one GPU.
+
+    ``message`` is the diagnostic's text, e.g. ``batch_size=256 needs ≈ 21.4 GiB; RTX 4090:
+    23.3 GiB usable (92%)``; ``hint`` the largest batch that fits, in words (None when unknown);
+    ``usable_how`` how ``usable`` was computed. ``max_batch_size`` is None when the model's
+    dependence on the batch is unknown (no trace), 0 when even batch 1 does not fit;
+    ``max_batch_at_limit`` when the search stopped at :data:`FIT_LIMIT`.
+    """
+
+    gpu_name: str
+    gpu_memory: int
+    usable: int
+    needed: int
+    usage_ratio: float
+    status: FitStatus
+    max_batch_size: int | None
+    message: str
+    batch_size: int
+    precision: str
+    hint: str | None = None
+    usable_how: str = ""
+    gpu_source: str = ""
+    gpu_note: str | None = None
+    max_batch_at_limit: bool = False
+    warn_ratio: float = DEFAULT_WARN_RATIO
+    error_ratio: float = DEFAULT_ERROR_RATIO
+
+    @property
+    def fits(self) -> bool:
+        """Within ``error_ratio`` of usable memory (``at_risk`` still fits)."""
+        return self.status != "does_not_fit"
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields ``gpulens analyze --json --gpu`` adds."""
+        return {
+            "gpu": {
+                "name": self.gpu_name,
+                "memory": self.gpu_memory,
+                "usable": self.usable,
+                "source": self.gpu_source,
+            },
+            "fits": self.fits,
+            "fit_status": self.status,
+            "usage_ratio": round(self.usage_ratio, 4),
+            "needed": self.needed,
+            "max_batch_size": self.max_batch_size,
+            "fit_message": self.message,
+        }
+
+
+def gpu_label(gpu: GpuTarget | LocalGpu) -> str:
+    """``RTX 4090``; a local GPU as NVML names it, without the ``NVIDIA`` prefix."""
+    if isinstance(gpu, LocalGpu):
+        name = gpu.name
+        for prefix in ("NVIDIA ", "GeForce "):
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        return name
+    return gpu.name
+
+
+def usable_memory(gpu: GpuTarget | LocalGpu, cuda_context: int) -> tuple[int, str]:
+    """(bytes a training process can have for PyTorch's allocator, how it was computed)."""
+    from gpulens.units import fmt_bytes
+
+    if isinstance(gpu, LocalGpu):
+        usable = gpu.total - gpu.used_by_others - cuda_context
+        how = (
+            f"{fmt_bytes(gpu.total)} on GPU {gpu.index} - {fmt_bytes(gpu.used_by_others)} in use "
+            f"(other processes and the driver) - {fmt_bytes(cuda_context)} CUDA context"
+        )
+    else:
+        usable = gpu.memory - DRIVER_RESERVED_BYTES - cuda_context
+        how = (
+            f"{fmt_bytes(gpu.memory)} - {fmt_bytes(DRIVER_RESERVED_BYTES)} the driver keeps "
+            f"(NVML, idle H200) - {fmt_bytes(cuda_context)} CUDA context and libraries"
+        )
+    return max(0, usable), how
+
+
+def _status(ratio: float, warn_ratio: float, error_ratio: float) -> FitStatus:
+    if ratio > error_ratio:
+        return "does_not_fit"
+    if ratio >= warn_ratio:
+        return "at_risk"
+    return "fits"
+
+
+def assess_fit(
+    memory: MemoryEstimate,
+    gpu: GpuTarget | LocalGpu,
+    *,
+    model: Any = None,
+    optimizer: Any = "Adam",
+    warn_ratio: float = DEFAULT_WARN_RATIO,
+    error_ratio: float = DEFAULT_ERROR_RATIO,
+    margin: float | None = None,
+    limit: int = FIT_LIMIT,
+) -> FitReport:
+    """``memory`` against ``gpu``. ``model`` / ``optimizer``: the estimator inputs that produced
+    ``memory`` (a trace, ModelCosts or a list), for the largest batch that fits; without them
+    ``max_batch_size`` is None."""
+    raise NotImplementedError
+
+
+def assess_analysis(
+    analysis: Analysis,
+    gpu: GpuTarget | LocalGpu,
+    *,
+    batch_size: int | None = None,
+    precision: str | None = None,
+    warn_ratio: float = DEFAULT_WARN_RATIO,
+    error_ratio: float = DEFAULT_ERROR_RATIO,
+    margin: float | None = None,
+) -> FitReport | None:
+    """The analysis' estimate against ``gpu``; with ``batch_size`` / ``precision``, the same
+    script re-estimated at that batch size / precision (what a quick fix would give: compare
+    ``needed`` with the baseline's for the predicted saving). None when the analysis has no
+    memory estimate, or (for another batch / precision) when its estimator inputs cannot be
+    reproduced."""
+    raise NotImplementedError
