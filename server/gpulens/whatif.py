@@ -100,6 +100,13 @@ def _baseline(analysis: Analysis) -> _Baseline | None:
     return None
 
 
+def baseline_inputs(analysis: Analysis) -> tuple[Any, Any] | None:
+    """(model, optimizer): the estimator inputs that reproduce ``analysis.memory`` (the trained
+    models' traces, one or a list, and the optimizer as the estimator takes it), or None."""
+    base = _baseline(analysis)
+    return None if base is None else (base.model, base.optimizer)
+
+
 def rerun(analysis: Analysis, batch_size: int, precision: str) -> Any | None:
     """The analysis' estimate at another batch size / precision, or None when the baseline
     cannot be reproduced (then the analysis was built from inputs this module cannot see)."""
@@ -183,6 +190,7 @@ __all__ = [
     "Fit",
     "Variant",
     "WhatIf",
+    "baseline_inputs",
     "rerun",
     "variants",
     "what_if",

@@ -156,7 +156,72 @@ def assess_fit(
     """``memory`` against ``gpu``. ``model`` / ``optimizer``: the estimator inputs that produced
     ``memory`` (a trace, ModelCosts or a list), for the largest batch that fits; without them
     ``max_batch_size`` is None."""
-    raise NotImplementedError
+    from gpulens.units import fmt_bytes
+
+    if not 0 < warn_ratio <= error_ratio:
+        raise ValueError(f"need 0 < warn_ratio <= error_ratio, got {warn_ratio}, {error_ratio}")
+    cuda_context = int(memory.cuda_context)
+    usable, how = usable_memory(gpu, cuda_context)
+    needed = int(memory.peak_reserved)
+    ratio = needed / usable if usable > 0 else float("inf")
+    status = _status(ratio, warn_ratio, error_ratio)
+    keep = 1.0 - warn_ratio if margin is None else margin
+    best: int | None = None
+    if model is not None and usable > 0:
+        best = _largest_batch(model, usable, str(memory.precision), optimizer, keep, limit)
+    label = gpu_label(gpu)
+    pct = "over 999%" if ratio > 9.99 else f"{ratio:.0%}"
+    message = (
+        f"batch_size={memory.batch_size} needs ≈ {fmt_bytes(needed)}; "
+        f"{label}: {fmt_bytes(usable)} usable ({pct})"
+    )
+    at_limit = best is not None and best >= limit
+    hint: str | None = None
+    if best is not None:
+        under = (
+            f"under {warn_ratio:.0%} of usable memory"
+            if margin is None
+            else (f"with {keep:.0%} headroom")
+        )
+        if best == 0:
+            hint = f"even batch_size=1 does not fit {label} {under}"
+        else:
+            hint = f"largest batch_size {under}: {'≥ ' if at_limit else ''}{best:,}"
+    if isinstance(gpu, LocalGpu):
+        source = f"local GPU {gpu.index} (NVML): {gpu.name}"
+        note = None
+    else:
+        source, note = gpu.source, gpu.note
+    return FitReport(
+        gpu_name=label,
+        gpu_memory=gpu.total if isinstance(gpu, LocalGpu) else gpu.memory,
+        usable=usable,
+        needed=needed,
+        usage_ratio=ratio,
+        status=status,
+        max_batch_size=best,
+        message=message,
+        batch_size=int(memory.batch_size),
+        precision=str(memory.precision),
+        hint=hint,
+        usable_how=how,
+        gpu_source=source,
+        gpu_note=note,
+        max_batch_at_limit=at_limit,
+        warn_ratio=warn_ratio,
+        error_ratio=error_ratio,
+    )
+
+
+def _largest_batch(
+    model: Any, usable: int, precision: str, optimizer: Any, margin: float, limit: int
+) -> int | None:
+    from gpulens.estimate.memory import max_batch_size
+
+    try:
+        return max_batch_size(model, usable, precision, optimizer, margin=margin, limit=limit)
+    except _ERRORS:
+        return None
 
 
 def assess_analysis(
@@ -174,4 +239,30 @@ def assess_analysis(
     ``needed`` with the baseline's for the predicted saving). None when the analysis has no
     memory estimate, or (for another batch / precision) when its estimator inputs cannot be
     reproduced."""
-    raise NotImplementedError
+    from gpulens.whatif import baseline_inputs
+
+    memory = analysis.memory
+    if memory is None:
+        return None
+    inputs = baseline_inputs(analysis)
+    model, optimizer = inputs if inputs is not None else (None, None)
+    want_batch = int(memory.batch_size) if batch_size is None else batch_size
+    want_precision = str(memory.precision) if precision is None else precision
+    if (want_batch, want_precision) != (int(memory.batch_size), str(memory.precision)):
+        if model is None:
+            return None
+        from gpulens.estimate.memory import estimate_training_memory
+
+        try:
+            memory = estimate_training_memory(model, want_batch, want_precision, optimizer)
+        except _ERRORS:
+            return None
+    return assess_fit(
+        memory,
+        gpu,
+        model=model,
+        optimizer=optimizer,
+        warn_ratio=warn_ratio,
+        error_ratio=error_ratio,
+        margin=margin,
+    )
