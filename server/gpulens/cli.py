@@ -1,4 +1,5 @@
-"""The command line: `gpulens analyze` (a report or JSON) and `gpulens serve` (the LSP server)."""
+"""The command line: `gpulens analyze` (a report or JSON), `gpulens check` (does it fit a GPU:
+see gpucheck.py) and `gpulens serve` (the LSP server)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,28 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="number of GPUs (processes) the script runs on",
+    )
+    from gpulens.gpucheck import add_gpu_options
+
+    add_gpu_options(analyze_cmd)
+
+    check_cmd = commands.add_parser(
+        "check",
+        help="check that training scripts fit a GPU (for CI and pre-commit)",
+        description=(
+            "Estimate each script's training memory and compare it with a GPU's usable memory. "
+            "One line per finding, `path:line:col: severity: message`; exit 0 when all fit, "
+            "1 when one is at risk, 3 when one does not fit, 2 on bad input. Arguments after "
+            "`--` are the scripts' own argv."
+        ),
+    )
+    check_cmd.add_argument("files", nargs="+", metavar="FILE", help="training scripts")
+    add_gpu_options(check_cmd, required_help=True)
+    check_cmd.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also report scripts that fit, and why a script has no estimate",
     )
 
     commands.add_parser("serve", help="run the language server on stdio")
@@ -312,11 +335,39 @@ def _run_analyze(options: argparse.Namespace, script_args: list[str]) -> int:
         overrides=overrides,
         world_size=options.world_size,
     )
+    target = None
+    if options.gpu is not None:
+        from gpulens.gpucheck import BadGpu, resolve_target
+
+        try:
+            target = resolve_target(options.gpu)
+        except BadGpu as exc:
+            print(f"gpulens: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if options.json:
-        print(json.dumps(analysis.to_json(), indent=2, default=str))
+        data = analysis.to_json()
+        if target is not None:
+            from gpulens.gpucheck import fit_json
+
+            data.update(fit_json(analysis, target, options))
+        print(json.dumps(data, indent=2, default=str))
     else:
-        print(format_report(analysis))
+        text = format_report(analysis)
+        if target is not None:
+            from gpulens.gpucheck import fit_lines
+
+            text += "\n" + "\n".join(fit_lines(analysis, target, options))
+        print(text)
     return EXIT_OK
+
+
+def _run_check(options: argparse.Namespace, script_args: list[str]) -> int:
+    from gpulens.gpucheck import run_check
+
+    def analyze_file(path: str) -> Analysis:
+        return analyze(read_source_file(path), path=path, script_args=script_args)
+
+    return run_check(options, script_args, analyze_file=analyze_file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -327,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve()
         return EXIT_OK
+    if options.command == "check":
+        return _run_check(options, script_args)
     return _run_analyze(options, script_args)
 
 
