@@ -35,6 +35,7 @@ __all__ = [
     "autocast_snippet",
     "batch_site",
     "checkpoint_snippet",
+    "device_move_span",
     "literal_site",
     "repeated_blocks",
 ]
@@ -297,6 +298,45 @@ def _model_names(tree: ast.Module, analysis: Analysis) -> set[str]:
                 elif isinstance(target, ast.Attribute):
                     names.add(ast.unparse(target))
     return names
+
+
+def device_move_span(text: str, analysis: Analysis) -> Span | None:
+    """Where a trained model goes to the GPU: ``model.to(device)``, ``model.cuda()``, or
+    ``model = Net().to(device)`` (the ``.to(...)`` / ``.cuda()`` call)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    models = _model_names(tree, analysis)
+
+    def moves(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("to", "cuda")
+        )
+
+    for node in ast.walk(tree):
+        call: ast.expr | None = None
+        if isinstance(node, ast.Expr) and moves(node.value):
+            recv = node.value.func.value  # type: ignore[attr-defined]
+            if ast.unparse(recv) in models:
+                call = node.value
+        elif (
+            isinstance(node, ast.Assign)
+            and moves(node.value)
+            and any(ast.unparse(t) in models for t in node.targets)
+        ):
+            call = node.value
+        if call is not None:
+            func = call.func  # type: ignore[attr-defined]
+            end_line = call.end_lineno or call.lineno
+            start_line = func.value.end_lineno or call.lineno
+            start_col = func.value.end_col_offset or 0
+            if start_line == end_line:  # `.to(device)` itself
+                return Span(start_line, start_col, end_line, call.end_col_offset or 0)
+            return Span(call.lineno, call.col_offset, call.lineno, call.col_offset)
+    return None
 
 
 def _indent_unit(lines: Sequence[str]) -> str:
