@@ -135,6 +135,11 @@ def main() -> int:
         )
     slow = max(r["estimate_ms"] for r in results)
     print(f"slowest estimate: {slow:.2f} ms")
+    # issue 4: the largest batch that fits common cards, against the measured memory slope
+    import max_batch
+
+    print()
+    print("\n".join(max_batch.report(max_batch.evaluate(Path(args.truth), 0.1), 0.1)))
     return 0
 
 
