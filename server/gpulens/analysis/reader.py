@@ -85,27 +85,26 @@ def parse_tolerant(
 ) -> tuple[ast.Module | None, str | None]:
     """Parse, blanking lines that do not parse until the rest does (bounded in time).
 
-    With ``cache`` (the document's :class:`~gpulens.analysis.incremental.ParseCache`) a text that
-    parses is parsed incrementally; the repaired tree of a broken text is not cached.
+    With ``cache`` (the document's :class:`~gpulens.analysis.incremental.ParseCache`) every parse
+    goes through the cache: a text that parses, the repaired one included, is parsed
+    incrementally (the same tree, and the same errors, as ``ast.parse``).
     """
     text = source.replace("\x00", " ")
+    parse = _parse if cache is None else cache.parse
     try:
-        return (_parse(text) if cache is None else cache.parse(text)), None
+        return parse(text), None
     except (RecursionError, MemoryError):
         return None, "the file is nested too deeply to read"
     except SyntaxError as exc:
         first = f"syntax error at line {exc.lineno}: {exc.msg} (analysed the rest)"
+        error: SyntaxError | None = exc
     except ValueError as exc:
         return None, f"cannot parse the file: {exc}"
     lines = text.split("\n")
     deadline = time.monotonic() + REPAIR_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            return _parse("\n".join(lines)), first
-        except (RecursionError, MemoryError):
-            return None, "the file is nested too deeply to read"
-        except SyntaxError as exc:
-            ln = exc.lineno or len(lines)
+    while True:
+        if error is not None:
+            ln = error.lineno or len(lines)
             ln = min(max(ln, 1), len(lines))
             # Errors reported past the end (unclosed brackets) blank the last non-empty line.
             while ln > 1 and not lines[ln - 1].strip():
@@ -113,13 +112,21 @@ def parse_tolerant(
             if not lines[ln - 1].strip():
                 return None, first
             lines[ln - 1] = _placeholder(lines, ln - 1)
-            end = getattr(exc, "end_lineno", None)
+            end = getattr(error, "end_lineno", None)
             if end and end > ln:
                 for k in range(ln, min(end, len(lines))):
                     lines[k] = _placeholder(lines, k)
+            error = None
+        if time.monotonic() >= deadline:
+            return None, first
+        try:
+            return parse("\n".join(lines)), first
+        except (RecursionError, MemoryError):
+            return None, "the file is nested too deeply to read"
+        except SyntaxError as exc:
+            error = exc
         except ValueError:
             return None, first
-    return None, first
 
 
 def _placeholder(lines: list[str], i: int) -> str:
@@ -887,7 +894,7 @@ def _analyze(
             if not isinstance(hint, int) or isinstance(hint, bool) or hint < 0:
                 hint = None
             ctx = Context(tuple(script_args), _env_for(env_world), path, hint)
-            table = parse_cache.symbols(tree) if parse_cache is not None and error is None else None
+            table = parse_cache.symbols(tree) if parse_cache is not None else None
             reader = Reader(tree, lines, ctx, table=table)
             plan = reader.run(world_size)
             model_reader = reader  # issue 3: read once the facts are final
