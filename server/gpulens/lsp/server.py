@@ -19,7 +19,8 @@ from pygls.uris import to_fs_path
 
 from gpulens import __version__
 from gpulens.lsp import hints as hint_render
-from gpulens.lsp import textsync
+from gpulens.lsp import oom, textsync
+from gpulens.lsp.costs import MEMORY_KINDS
 from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
 from gpulens.lsp.hovers import cost_hover_at, hover_markdown, mention_at
 from gpulens.lsp.launch import launch_args
@@ -52,6 +53,10 @@ class GpulensServer(LanguageServer):
         self._documents: DocumentManager | None = None
         #: Set once the client's settings have been pulled after ``initialized``.
         self._settings_ready: asyncio.Event | None = None
+        #: Diagnostics publications per document: only the latest one is sent.
+        self._publish_seq: dict[str, int] = {}
+        #: The invalid ``gpulens.gpu`` value already reported with ``window/showMessage``.
+        self._gpu_warned: str | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -149,10 +154,62 @@ class GpulensServer(LanguageServer):
         message = hint_render.describe_unknown(view, self.locale)
         if message is not None:
             diagnostics.append(self._unknown_diagnostic(view, message))
+        seq = self._publish_seq.get(uri, 0) + 1
+        self._publish_seq[uri] = seq
+        task = asyncio.ensure_future(self._publish_with_oom(uri, view, diagnostics, seq))
+        task.add_done_callback(_log_task_error)
+
+    async def _publish_with_oom(
+        self, uri: str, view: View, diagnostics: list[types.Diagnostic], seq: int
+    ) -> None:
+        """Add the OOM diagnostics (the estimator runs off the event loop), then publish, unless
+        a newer publication for ``uri`` started meanwhile."""
+        extra: list[types.Diagnostic] = []
+        try:
+            check = await self.oom_check(view)
+            extra = oom.diagnostics(view, check, self.locale, self.encoding)
+        except Exception:
+            log.exception("OOM check of %s failed", uri)
+        if self._publish_seq.get(uri) != seq:
+            return
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
-                uri=uri, version=view.current.version, diagnostics=diagnostics
+                uri=uri, version=view.current.version, diagnostics=diagnostics + extra
             )
+        )
+
+    async def oom_check(self, view: View) -> oom.OomCheck:
+        """The analysis against the target GPU (``gpulens.gpu`` or the local one)."""
+        settings = self.settings
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _oom_check, view.analysis, settings)
+
+    def republish_all(self) -> None:
+        """The GPU or the thresholds changed: publish every open document's diagnostics again."""
+
+        async def again(uri: str) -> None:
+            view = await self.view(uri)
+            if view is not None:
+                self.publish(uri, view)
+
+        for uri in self.documents.uris():
+            task = asyncio.ensure_future(again(uri))
+            task.add_done_callback(_log_task_error)
+
+    def report_gpu_setting(self) -> None:
+        """An unknown ``gpulens.gpu`` card: say so once (the memory hover says it too)."""
+        from gpulens.lsp.gpu import choose_gpu
+
+        value = self.settings.gpu
+        if not value:
+            self._gpu_warned = None
+            return
+        choice = choose_gpu(value)
+        if choice.error is None or self._gpu_warned == value:
+            return
+        self._gpu_warned = value
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=choice.error)
         )
 
     def _unknown_diagnostic(self, view: View, message: str) -> types.Diagnostic:
@@ -228,6 +285,22 @@ class GpulensServer(LanguageServer):
         self.settings = settings
 
 
+def _oom_check(analysis: Any, settings: Settings) -> oom.OomCheck:
+    from gpulens.lsp.gpu import choose_gpu
+
+    choice = choose_gpu(settings.gpu)
+    return oom.assess(analysis, choice, settings.oom_warning_ratio, settings.oom_error_ratio)
+
+
+def _gpu_settings(settings: Settings) -> tuple[str, float, float]:
+    return (settings.gpu, settings.oom_warning_ratio, settings.oom_error_ratio)
+
+
+def _log_task_error(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("gpulens task failed", exc_info=task.exception())
+
+
 def _relative(path: str, roots: list[str]) -> str:
     import os
 
@@ -265,6 +338,9 @@ async def initialized(ls: GpulensServer, params: types.InitializedParams) -> Non
     if ls.settings != before:
         ls.documents.invalidate_all()
         ls.refresh_hints()
+        if _gpu_settings(ls.settings) != _gpu_settings(before):
+            ls.republish_all()
+    ls.report_gpu_setting()
     caps = ls.client_capabilities.workspace
     registrations: list[types.Registration] = []
     config_caps = caps.did_change_configuration if caps else None
@@ -310,6 +386,14 @@ async def did_change_configuration(
     if ls.settings != before:
         ls.documents.invalidate_all()
         ls.refresh_hints()
+        if _gpu_settings(ls.settings) != _gpu_settings(before):
+            from gpulens.lsp.gpu import choose_gpu
+
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: choose_gpu(ls.settings.gpu, fresh=True)
+            )
+            ls.republish_all()
+    ls.report_gpu_setting()
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -375,6 +459,8 @@ async def hover(ls: GpulensServer, params: types.HoverParams) -> types.Hover | N
     if mention is not None:
         value = hover_markdown(view, mention, ls.locale)
         span = mention.span
+        if mention.kind in MEMORY_KINDS and view.analysis.memory is not None:
+            value = _with_gpu(value, oom.hover_lines(await ls.oom_check(view), ls.locale))
     else:
         found = cost_hover_at(view, pos.line, pos.character, ls.encoding, ls.locale)
         if found is None:
@@ -398,6 +484,77 @@ async def hover(ls: GpulensServer, params: types.HoverParams) -> types.Hover | N
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=value),
         range=hover_range,
+    )
+
+
+def _with_gpu(value: str, lines: list[str]) -> str:
+    """The target-GPU section after the memory section (before the concept's meaning)."""
+    if not lines:
+        return value
+    section = "\n".join(lines)
+    head, sep, tail = value.partition("\n\n---\n\n")
+    return f"{head}\n\n{section}{sep}{tail}"
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
+async def code_action(
+    ls: GpulensServer, params: types.CodeActionParams
+) -> list[types.CodeAction] | None:
+    only = params.context.only
+    if only and not any(str(k).startswith(types.CodeActionKind.QuickFix) for k in only):
+        return None
+    uri = params.text_document.uri
+    view = await ls.view(uri)
+    if view is None:
+        return None
+    codes = (oom.CODE_WARNING, oom.CODE_ERROR)
+    ours = [
+        d for d in params.context.diagnostics if d.source == DIAGNOSTIC_SOURCE and d.code in codes
+    ]
+    check = await ls.oom_check(view)
+    if not ours:  # a client that sends no context: the OOM diagnostics on the asked lines
+        first, last = params.range.start.line, params.range.end.line
+        ours = [
+            d
+            for d in oom.diagnostics(view, check, ls.locale, ls.encoding)
+            if d.range.start.line <= last and d.range.end.line >= first
+        ]
+        if not ours:
+            return None
+    return oom.code_actions(view, check, uri, ls.locale, ls.encoding, ours) or None
+
+
+@server.command(oom.SHOW_SNIPPET)
+async def show_snippet(ls: GpulensServer, *args: Any) -> None:
+    """A suggestion's code: opened beside the script when the client can show documents, else
+    in a message."""
+    values = list(args[0]) if len(args) == 1 and isinstance(args[0], list) else list(args)
+    title = str(values[0]) if values else "gpulens"
+    snippet = str(values[1]) if len(values) > 1 else ""
+    key = str(values[2]) if len(values) > 2 else "snippet"
+    caps = ls.client_capabilities.window
+    show = caps.show_document if caps else None
+    if show is not None and show.support:
+        import re
+        import tempfile
+        from pathlib import Path
+
+        folder = Path(tempfile.gettempdir()) / "gpulens-snippets"
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', key)}.py"
+            path.write_text(f"# {title}\n\n{snippet}", encoding="utf-8")
+            await ls.window_show_document_async(
+                types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
+            )
+            return
+        except OSError as exc:
+            log.warning("could not write the snippet: %r", exc)
+    ls.window_show_message(
+        types.ShowMessageParams(type=types.MessageType.Info, message=f"{title}\n\n{snippet}")
     )
 
 
