@@ -232,7 +232,7 @@ def run_check(
         report = _fit(analysis, target, options)
         if report is None:
             counts["unknown"] += 1
-            if options.verbose and (analysis.models or analysis.memory_reason):
+            if options.verbose and (analysis.models or analysis.fact("batch_size").known):
                 line, col = _position(analysis)
                 why = analysis.memory_reason or "no memory estimate"
                 print(f"{path}:{line}:{col}: note: memory not estimated: {why}", file=out)
