@@ -179,8 +179,8 @@ def _assess(
             )
         except (ValueError, TypeError, ArithmeticError, KeyError):
             bf16 = None
-        if bf16 is not None and bf16.needed >= report.needed:
-            bf16 = None
+        if bf16 is not None and bf16.needed > report.needed * 0.95:
+            bf16 = None  # autocast would not help (weights and optimizer state dominate)
     return OomCheck(choice, report, bf16)
 
 
@@ -210,7 +210,7 @@ def _message(check: OomCheck, locale: str) -> str:
     if locale == "zh-cn":
         pct = "超过 999%" if report.usage_ratio > 9.99 else f"{report.usage_ratio:.0%}"
         message = (
-            f"batch_size={fmt_int(report.batch_size)} 需要 ≈ {fmt_bytes(report.needed)}；"
+            f"batch_size={report.batch_size} 需要 ≈ {fmt_bytes(report.needed)}；"
             f"{report.gpu_name} 可用 {fmt_bytes(report.usable)}（{pct}）"
         )
         hint = None
@@ -322,7 +322,7 @@ def compute_fixes(view: View, check: OomCheck, locale: str) -> list[Fix]:
         out.append(
             Fix(
                 "batch_size",
-                text("fix_batch", locale, batch=fmt_int(best), gpu=report.gpu_name),
+                text("fix_batch", locale, batch=best, gpu=report.gpu_name),
                 (site.replace(best),),
                 preferred=True,
             )
@@ -362,8 +362,8 @@ def compute_fixes(view: View, check: OomCheck, locale: str) -> list[Fix]:
                 title = text(
                     key,
                     locale,
-                    effective=fmt_int(plan.effective),
-                    batch=fmt_int(plan.batch),
+                    effective=plan.effective,
+                    batch=plan.batch,
                     steps=plan.steps,
                 )
                 out.append(Fix("accumulation", title, tuple(edits_), snippet=snippet))
