@@ -161,6 +161,7 @@ def fit_json(analysis: Analysis, target: GpuTarget | LocalGpu, options: Any) -> 
         "usage_ratio": None,
         "needed": None,
         "max_batch_size": None,
+        "max_batch_size_at_limit": False,
         "fit_message": analysis.memory_reason or "no memory estimate",
     }
 

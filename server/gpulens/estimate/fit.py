@@ -100,6 +100,8 @@ class FitReport:
             "usage_ratio": round(self.usage_ratio, 4),
             "needed": self.needed,
             "max_batch_size": self.max_batch_size,
+            # the search stops at FIT_LIMIT: then the largest batch is at least that
+            "max_batch_size_at_limit": self.max_batch_at_limit,
             "fit_message": self.message,
         }
 
