@@ -95,6 +95,21 @@ def test_launch_args(tmp_path: Path) -> None:
     found = launch_args(script, [str(tmp_path)])
     assert found is not None and found.config_name == "exact"
     assert found.args == ("--data", f"{tmp_path}/data", "--lr", "0.1")
+    # The answer is cached, but follows edits of launch.json (its modification time and size).
+    assert launch_args(script, [str(tmp_path)]) == found
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.write_text(
+        '{"configurations": [{"name": "new", "program": "src/train.py", "args": ["--y", "2"]}]}'
+    )
+    changed = launch_args(script, [str(tmp_path)])
+    assert changed is not None and changed.args == ("--y", "2")
+    launch.unlink()
+    assert launch_args(script, [str(tmp_path)]) is None
+    launch.write_text(
+        """{"configurations": [
+        {"name": "any", "request": "launch", "program": "${file}", "args": ["--x=${fileBasename}"]},
+        ]}"""
+    )
     other = tmp_path / "other.py"
     other.write_text("pass\n")
     fallback = launch_args(other, [str(tmp_path)])

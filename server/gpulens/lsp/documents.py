@@ -123,10 +123,27 @@ def split_lines(text: str) -> list[str]:
 def line_map(old: list[str], new: list[str]) -> dict[int, int]:
     """1-based lines of ``old`` that survive unchanged in ``new``, and where they are now."""
     mapping: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            mapping[block.a + k + 1] = block.b + k + 1
+    # The lines an edit did not touch: the common head and tail are matched as they are (an
+    # edit usually changes a few lines of a long file), only the middle goes through difflib,
+    # whose matching is quadratic in the worst case (about 190 ms for 2,000 lines).
+    n = min(len(old), len(new))
+    head = 0
+    while head < n and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    for k in range(head):
+        mapping[k + 1] = k + 1
+    middle_old = old[head : len(old) - tail]
+    middle_new = new[head : len(new) - tail]
+    if middle_old and middle_new:
+        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                mapping[head + block.a + k + 1] = head + block.b + k + 1
+    for k in range(tail):
+        mapping[len(old) - k] = len(new) - k
     return mapping
 
 

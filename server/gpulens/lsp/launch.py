@@ -16,6 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 
@@ -135,10 +136,26 @@ def _same_file(program: str, file: Path, folder: Path) -> bool:
         return False
 
 
-def _launch_files(file: Path, roots: list[Path]) -> list[tuple[Path, Path]]:
-    """(launch.json, its workspace folder) pairs, nearest first: the file's own folders up to a
-    workspace root, then the workspace roots themselves."""
-    found: list[tuple[Path, Path]] = []
+#: (file, roots) → the folders whose ``.vscode/launch.json`` may configure it, nearest first
+#: (resolving every parent folder costs more than the rest of a request's look-up).
+_FOLDERS: dict[tuple[Path, tuple[Path, ...]], list[tuple[Path, Path]]] = {}
+#: (file, roots) → (the launch.json files' (mtime, size) or None each, the answer).
+_ANSWERS: dict[tuple[Path, tuple[Path, ...]], tuple[tuple[Any, ...], LaunchArgs | None]] = {}
+
+
+def clear_cache() -> None:
+    """Forget the folders and answers (a launch.json was created, edited or deleted)."""
+    _FOLDERS.clear()
+    _ANSWERS.clear()
+
+
+def _candidates(file: Path, roots: list[Path]) -> list[tuple[Path, Path]]:
+    """(launch.json path, its folder) for every folder that may hold one, nearest first."""
+    key = (file, tuple(roots))
+    cached = _FOLDERS.get(key)
+    if cached is not None:
+        return cached
+    out: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
     candidates: list[Path] = []
     root_set = {r.resolve() for r in roots if str(r)}
@@ -155,9 +172,31 @@ def _launch_files(file: Path, roots: list[Path]) -> list[tuple[Path, Path]]:
         if launch in seen:
             continue
         seen.add(launch)
-        if launch.is_file():
-            found.append((launch, folder))
-    return found
+        out.append((launch, folder))
+    if len(_FOLDERS) > 256:
+        _FOLDERS.clear()
+    _FOLDERS[key] = out
+    return out
+
+
+def _launch_files(file: Path, roots: list[Path]) -> list[tuple[Path, Path]]:
+    """(launch.json, its workspace folder) pairs, nearest first: the file's own folders up to a
+    workspace root, then the workspace roots themselves."""
+    return [(launch, folder) for launch, folder in _candidates(file, roots) if launch.is_file()]
+
+
+def _signature(file: Path, roots: list[Path]) -> tuple[Any, ...]:
+    """What a launch.json look-up for ``file`` depends on besides the file system's folders:
+    each candidate launch.json's modification time and size (None where there is none)."""
+    sig: list[Any] = []
+    for launch, _folder in _candidates(file, roots):
+        try:
+            st = launch.stat()
+        except OSError:
+            sig.append(None)
+            continue
+        sig.append((st.st_mtime_ns, st.st_size) if S_ISREG(st.st_mode) else None)
+    return tuple(sig)
 
 
 _CACHE: dict[Path, tuple[float, int, Any]] = {}
@@ -208,6 +247,19 @@ def launch_args(file: str | os.PathLike[str], roots: list[str]) -> LaunchArgs | 
     """
     path = Path(file)
     root_paths = [Path(r) for r in roots if r]
+    key = (path, tuple(root_paths))
+    sig = _signature(path, root_paths)
+    cached = _ANSWERS.get(key)
+    if cached is not None and cached[0] == sig:
+        return cached[1]
+    answer = _launch_args(path, root_paths)
+    if len(_ANSWERS) > 256:
+        _ANSWERS.clear()
+    _ANSWERS[key] = (sig, answer)
+    return answer
+
+
+def _launch_args(path: Path, root_paths: list[Path]) -> LaunchArgs | None:
     fallback: LaunchArgs | None = None
     for launch, folder in _launch_files(path, root_paths):
         data = _load(launch)

@@ -23,6 +23,7 @@ from gpulens.lsp import oom, textsync
 from gpulens.lsp.costs import MEMORY_KINDS
 from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
 from gpulens.lsp.hovers import cost_hover_at, hover_markdown, mention_at
+from gpulens.lsp.launch import clear_cache as clear_launch_cache
 from gpulens.lsp.launch import launch_args
 from gpulens.lsp.positions import UTF8, UTF16, UTF32, byte_col_to_client
 from gpulens.lsp.settings import SECTION, Settings, effective_language, parse_settings
@@ -418,6 +419,16 @@ def did_close(ls: GpulensServer, params: types.DidCloseTextDocumentParams) -> No
 def did_save(ls: GpulensServer, params: types.DidSaveTextDocumentParams) -> None:
     # launch.json edited in the editor: script arguments may have changed for every file.
     if params.text_document.uri.endswith("/.vscode/launch.json"):
+        clear_launch_cache()
+        ls.documents.invalidate_all()
+        ls.refresh_hints()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: GpulensServer, params: types.DidChangeWatchedFilesParams) -> None:
+    # launch.json created, edited or deleted outside the editor.
+    if any(change.uri.endswith("/.vscode/launch.json") for change in params.changes):
+        clear_launch_cache()
         ls.documents.invalidate_all()
         ls.refresh_hints()
 
