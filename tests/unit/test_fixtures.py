@@ -208,7 +208,11 @@ CASES: list[Case] = [
         },
         (156, 1000, 1000),
     ),
-    Case("while_lt.py", {"max_steps": 500, "batch_size": None}, (None, 500, 500)),
+    # no DataLoader: the batch size is the first dimension of the input fed to the model
+    Case("while_lt.py", {"max_steps": 500, "batch_size": 64}, (None, 500, 500)),
+    Case("synthetic_batch_argparse.py", {"batch_size": 256, "max_steps": 50}, (None, 50, 50)),
+    Case("synthetic_get_batch.py", {"batch_size": 12, "max_steps": 30}, (None, 30, 30)),
+    Case("synthetic_epochs.py", {"batch_size": 48, "epochs": 3}, (None, None, None)),
     Case("while_true_ge.py", {"max_steps": 300}, (None, 300, 300)),
     Case("while_break_first.py", {"max_steps": 250}, (None, 251, 251)),
     # Gradient accumulation.

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gpulens.analysis.facts import Fact, Span
 from gpulens.analysis.models import (
     _MISSING,
     Bound,
@@ -35,6 +36,7 @@ from gpulens.analysis.models import (
     discover,
 )
 from gpulens.analysis.symbols import dotted_target
+from gpulens.analysis.values import V, span_of
 from gpulens.estimate import layers as L
 from gpulens.estimate.graph import ForwardTrace, TraceBuilder
 from gpulens.estimate.layers import LayerInfo, TensorInfo
@@ -1173,6 +1175,11 @@ class Sample:
 
     items: tuple[tuple[tuple[int, ...], str] | None, ...]
     source: str
+    #: The batch dimension where the script builds the batch itself (``torch.randn(B, 3, 32,
+    #: 32)``, ``torch.stack([... for i in ix])``): ``(value, use)``, the leading size as a
+    #: :class:`~gpulens.analysis.values.V` with provenance and the span of that size in the
+    #: factory call; None when a DataLoader batches (or the size is not known).
+    batch: tuple[V, Span] | None = None
 
 
 class Inputs:
@@ -1207,11 +1214,15 @@ class Inputs:
             inner = self.tensor_of(f.value, scope, pos, depth + 1)
             if isinstance(inner, Sample) and f.attr == "long":
                 return Sample(
-                    tuple((i[0], "int64") if i else None for i in inner.items), inner.source
+                    tuple((i[0], "int64") if i else None for i in inner.items),
+                    inner.source,
+                    inner.batch,
                 )
             if isinstance(inner, Sample) and f.attr == "float":
                 return Sample(
-                    tuple((i[0], "float") if i else None for i in inner.items), inner.source
+                    tuple((i[0], "float") if i else None for i in inner.items),
+                    inner.source,
+                    inner.batch,
                 )
             return inner
         reshape = _RESHAPES.get(f.attr) if isinstance(f, ast.Attribute) else None
@@ -1234,7 +1245,7 @@ class Inputs:
                 return Unk(
                     f"`{self.ev.segment(node, 50)}` reshapes the batch in a way not followed"
                 )
-            return Sample(((new, dt),), inner.source)
+            return Sample(((new, dt),), inner.source, inner.batch)
         if isinstance(node, ast.Call) and isinstance(f, ast.Name) is False and f is not None:
             d0 = dotted_name(self.b, f, scope) or ""
             if d0.endswith(("arange", "linspace")):
@@ -1264,10 +1275,16 @@ class Inputs:
                 return self.factory(node, scope, pos, last)
             if last == "stack" and node.args and isinstance(node.args[0], ast.ListComp):
                 # torch.stack([torch.from_numpy(data[i:i+block_size]...) for i in ix])
-                elem = self.element(node.args[0].elt, scope, pos)
+                comp = node.args[0]
+                elem = self.element(comp.elt, scope, pos)
                 if isinstance(elem, Unk):
                     return elem
-                return Sample((elem,), f"`{self.ev.segment(node, 60)}` (line {node.lineno})")
+                # one sample per index: the batch is the length of what the indices come from
+                idx = self.tensor_of(comp.generators[0].iter, scope, pos, depth + 1)
+                sbatch = idx.batch if isinstance(idx, Sample) else None
+                return Sample(
+                    (elem,), f"`{self.ev.segment(node, 60)}` (line {node.lineno})", sbatch
+                )
             if isinstance(node.func, ast.Name):
                 fn = self.b.global_name(node.func.id, scope, None, quick=True)
                 if isinstance(fn, FuncRef):
@@ -1276,10 +1293,13 @@ class Inputs:
                             return self.tensor_of(r.value, r.scope, r.pos, depth + 1)
         if isinstance(node, ast.Tuple):
             items: list[Any] = []
+            batch: Any = None
             for e in node.elts:
                 s = self.tensor_of(e, scope, pos, depth + 1)
                 items.append(s.items[0] if isinstance(s, Sample) and len(s.items) == 1 else None)
-            return Sample(tuple(items), "a tuple of tensors")
+                if batch is None and isinstance(s, Sample):
+                    batch = s.batch
+            return Sample(tuple(items), "a tuple of tensors", batch)
         return Unk(f"`{self.ev.segment(node, 50)}` is not a batch the reader follows")
 
     def element(
@@ -1315,7 +1335,7 @@ class Inputs:
         if -len(s.items) <= i < len(s.items):
             item = s.items[i]
             return (
-                Sample((item,), s.source)
+                Sample((item,), s.source, s.batch)
                 if item is not None
                 else Unk(f"item {i} of {s.source} is not known")
             )
@@ -1325,17 +1345,28 @@ class Inputs:
         env = Env({}, scope, pos=pos)
         args = [self.b.expr(a, env) for a in node.args if not isinstance(a, ast.Starred)]
         kw = {k.arg: self.b.expr(k.value, env) for k in node.keywords if k.arg}
+        pos_args = [a for a in node.args if not isinstance(a, ast.Starred)]
+        kw_nodes = {k.arg: k.value for k in node.keywords if k.arg}
+        size_node: ast.expr | None
         if last == "randint":
             size = kw.get("size", args[-1] if args else None)
+            size_node = kw_nodes.get("size", pos_args[-1] if pos_args else None)
         elif last in ("full",):
             size = kw.get("size", args[0] if args else None)
+            size_node = kw_nodes.get("size", pos_args[0] if pos_args else None)
         elif last == "normal":
             size = kw.get("size", args[2] if len(args) > 2 else None)
+            size_node = kw_nodes.get("size", pos_args[2] if len(pos_args) > 2 else None)
         else:
             size = kw.get(
                 "size",
                 args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else tuple(args),
             )
+            size_node = kw_nodes.get("size")
+            if size_node is None and pos_args:
+                size_node = pos_args[0]
+                if len(pos_args) > 1 or not isinstance(size_node, ast.Tuple | ast.List):
+                    size_node = ast.Tuple(elts=pos_args, ctx=ast.Load())
         if isinstance(size, int):
             size = (size,)
         if not isinstance(size, list | tuple) or not size:
@@ -1347,7 +1378,32 @@ class Inputs:
         dtype = kw.get("dtype")
         if isinstance(dtype, Sym) and dtype.last in ("long", "int64", "int32", "int"):
             dt = "int64"
-        return Sample(((tuple(rest), dt),), f"`{self.ev.segment(node, 60)}` (line {node.lineno})")
+        return Sample(
+            ((tuple(rest), dt),),
+            f"`{self.ev.segment(node, 60)}` (line {node.lineno})",
+            self.leading(node, size_node, scope, pos),
+        )
+
+    def leading(
+        self, call: ast.Call, size_node: ast.expr | None, scope: Any, pos: tuple[int, int]
+    ) -> tuple[V, Span] | None:
+        """The first dimension of a tensor factory's size, with provenance (the batch size of
+        a batch the script builds itself), and where it is written."""
+        if isinstance(size_node, ast.Tuple | ast.List):
+            if not size_node.elts or isinstance(size_node.elts[0], ast.Starred):
+                return None
+            dim = size_node.elts[0]
+        elif size_node is not None:
+            dim = size_node  # torch.randint(0, 10, (B,)) has size (B,); randn(B) too
+        else:
+            return None
+        v = self.ev.eval(dim, scope, pos)
+        if not v.known or not isinstance(v.value, int) or isinstance(v.value, bool):
+            return None
+        text = f"first dimension of `{self.ev.segment(call, 60)}`, line {call.lineno}"
+        if v.source != "literal":
+            text += f" with {v.source}"
+        return V(v.value, text, v.span or span_of(dim)), span_of(dim)
 
     def for_sample(self, bd: Any, depth: int) -> Sample | Unk:
         loop = None
@@ -1665,6 +1721,10 @@ class ModelReport:
     params_total: int | None
     memory: Any
     memory_reason: str | None
+    #: The batch size read from the model's input when no DataLoader gives it, and where that
+    #: size is written (for the ``batch_size`` mention).
+    batch_fact: Any = None
+    batch_use: Span | None = None
 
 
 def _int_fact(facts: dict[str, Any], name: str) -> int | None:
@@ -1705,6 +1765,15 @@ class ModelReading:
             found = discover(self.b, opt_calls)
         except _Budget:
             return ModelReport([], None, None, "the model code is too intricate to follow")
+        batch_fact: Any = None
+        batch_use: Span | None = None
+        if self.batch is None and getattr(self.reader, "train_loader", None) is None:
+            from_inputs = self.batch_from_inputs(found)
+            if from_inputs is not None:
+                v, batch_use = from_inputs
+                batch_fact = Fact("batch_size", v.value, v.source, v.span)
+                self.facts["batch_size"] = batch_fact
+                self.batch = v.value
         summaries: list[ModelSummary] = []
         traces: list[Any] = []
         missing: list[str] = []
@@ -1723,7 +1792,37 @@ class ModelReading:
                     traces.append(trace)
         params_total = self.unique_params(trained_infos)
         memory, reason = self.memory(traces, missing, found)
-        return ModelReport(summaries, params_total, memory, reason)
+        return ModelReport(summaries, params_total, memory, reason, batch_fact, batch_use)
+
+    def batch_from_inputs(self, found: list[Found]) -> tuple[V, Span] | None:
+        """No DataLoader sets the batch size: the leading dimension of the batch the training
+        loop feeds a trained model (``model(torch.randn(B, 3, 32, 32))``, ``x, y =
+        get_batch()`` stacking ``B`` samples), followed by :meth:`Inputs.tensor_of`. Calls
+        outside the training loop (a summary pass with a batch of one) do not count."""
+        tl = getattr(self.reader, "train_loop", None)
+        if tl is None:
+            return None
+        from gpulens.analysis.loops import LoopFinder
+
+        ranges = [
+            (b.lineno, getattr(b, "end_lineno", None) or b.lineno)
+            for b, _s in LoopFinder(self.reader.ev).bodies(tl.node, tl.scope)
+            if hasattr(b, "lineno")
+        ]
+        index = self.b.ev.call_index()
+        for f in found:
+            if not f.trained:
+                continue
+            for call, scope in index.get(f.var, ()):
+                fn = call.func
+                if not (isinstance(fn, ast.Name) and fn.id == f.var and call.args):
+                    continue
+                if not any(lo <= call.lineno <= hi for lo, hi in ranges):
+                    continue
+                s = self.inputs.tensor_of(call.args[0], scope, (call.lineno, call.col_offset))
+                if isinstance(s, Sample) and s.batch is not None:
+                    return s.batch
+        return None
 
     def unique_params(self, infos: list[LayerInfo]) -> int | None:
         if not infos:
@@ -2082,6 +2181,17 @@ def attach_models(analysis: Any, reader: Any) -> None:
     except Exception as exc:  # the reader's contract: never raise on user code
         analysis.memory_reason = f"internal error in the model reader: {type(exc).__name__}: {exc}"
         return
+    if rep.batch_fact is not None:
+        from gpulens.analysis.facts import Mention
+
+        analysis.facts["batch_size"] = rep.batch_fact
+        if rep.batch_use is not None:
+            analysis.mentions.append(Mention("batch_size", rep.batch_use, "model input"))
+            span = rep.batch_fact.span
+            if span is not None and span != rep.batch_use:
+                analysis.mentions.append(
+                    Mention("batch_size", span, "definition", role="definition")
+                )
     analysis.models = rep.models
     analysis.params_total = rep.params_total
     analysis.memory = rep.memory

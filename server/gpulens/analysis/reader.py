@@ -948,7 +948,15 @@ def _analyze(
         # issue 3: the models the script builds, params_total and the memory estimate
         from gpulens.analysis.forward import attach_models
 
+        batch_before = facts.get("batch_size")
         attach_models(analysis, model_reader)
+        if analysis.facts.get("batch_size") is not batch_before:
+            # no DataLoader: the batch size came from the model's input; count again with it
+            analysis.iterations = compute_iterations(analysis.facts, plan)
+            if plan.mode == "none":
+                analysis.iterations = Iterations(
+                    None, None, None, plan.reason or analysis.iterations.reason
+                )
     return analysis
 
 
