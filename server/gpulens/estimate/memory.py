@@ -505,7 +505,15 @@ def estimate_training_memory(
         "transient": t_at,
     }
     eval_peak = weights + (CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0)
-    eval_peak += max((pr.eval_peak for pr in profs), default=0)
+    # A training walk's live bytes hold what autograd saves; under no_grad nothing is saved, so
+    # the eval footprint of a traced model is its own walk with train=False.
+    eval_profs = [
+        _from_trace(m, batch_size, prec, False).profile
+        if train and isinstance(m, ForwardTrace)
+        else pr
+        for m, pr in zip(models, profs, strict=True)
+    ]
+    eval_peak += max((pr.eval_peak for pr in eval_profs), default=0)
     traces = [m for m in models if isinstance(m, ForwardTrace)]
     if allocator_replay and len(traces) == len(models):
         factors = [optimizer_factors(o if train else None)[:2] for o in opts]
