@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
@@ -34,9 +36,45 @@ DIAGNOSTIC_SOURCE = "gpulens"
 
 
 def _analyze(source: str, **kwargs: Any) -> Any:
+    """Runs in the analysis worker: the analysis, and its what-if figures (the memory tooltips
+    and hovers show them; computed here once, so rendering them on the event loop costs no
+    estimator call)."""
     from gpulens.analysis import analyze
 
-    return analyze(source, **kwargs)
+    analysis = analyze(source, **kwargs)
+    if analysis.memory is not None:
+        from gpulens.whatif import what_if
+
+        try:
+            what_if(analysis)
+        except Exception:  # the tooltip computes it again and reports the failure there
+            log.exception("what-if figures failed")
+    return analysis
+
+
+@dataclasses.dataclass
+class _HintsMemo:
+    #: The view's results and line map, and the settings (compared by identity).
+    key: tuple[Any, ...]
+    #: The language and the position encoding.
+    names: tuple[str, str]
+    hints: list[hint_render.Hint]
+    #: (first line, last line, resolve uri) → the LSP hints sent for that range.
+    answers: dict[tuple[int, int, str | None], list[types.InlayHint]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+def _once(render: Callable[[], str]) -> Callable[[], str]:
+    """``render``, called at most once."""
+    done: list[str] = []
+
+    def cached() -> str:
+        if not done:
+            done.append(render())
+        return done[0]
+
+    return cached
 
 
 class GpulensServer(LanguageServer):
@@ -58,6 +96,8 @@ class GpulensServer(LanguageServer):
         self._publish_seq: dict[str, int] = {}
         #: The invalid ``gpulens.gpu`` value already reported with ``window/showMessage``.
         self._gpu_warned: str | None = None
+        #: Per document: the last view's rendered inlay hints (see :meth:`hints_memo`).
+        self._hints: dict[str, _HintsMemo] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -134,6 +174,24 @@ class GpulensServer(LanguageServer):
             overrides=settings.overrides,
             world_size=settings.world_size,
         )
+
+    def hints_memo(self, uri: str, view: View) -> _HintsMemo:
+        """The inlay hints of ``view`` (tooltips rendered once), kept while the view's results,
+        the settings, the language and the position encoding stay the same: a repeated request
+        (another visible range, a resolve, a re-request after a refresh) renders nothing."""
+        key = (view.current, view.shown, view.line_map, self.settings)
+        names = (self.locale, self.encoding)
+        memo = self._hints.get(uri)
+        if (
+            memo is None
+            or memo.names != names
+            or any(a is not b for a, b in zip(memo.key, key, strict=True))
+        ):
+            hints = hint_render.compute_hints(view, self.settings, self.locale, self.encoding)
+            once = [dataclasses.replace(h, render=_once(h.render)) for h in hints]
+            memo = _HintsMemo(key, names, once)
+            self._hints[uri] = memo
+        return memo
 
     async def view(self, uri: str) -> View | None:
         """The current view of ``uri``, once the first settings are in (at most a second)."""
@@ -410,6 +468,7 @@ def did_change(ls: GpulensServer, params: types.DidChangeTextDocumentParams) -> 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: GpulensServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.documents.closed(params.text_document.uri)
+    ls._hints.pop(params.text_document.uri, None)
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
     )
@@ -442,9 +501,14 @@ async def inlay_hint(ls: GpulensServer, params: types.InlayHintParams) -> list[t
     view = await ls.view(uri)
     if view is None:
         return []
-    all_hints = hint_render.compute_hints(view, ls.settings, ls.locale, ls.encoding)
     lazy = uri if ls.resolves_tooltips else None
-    return hint_render.to_lsp(all_hints, params.range.start.line, params.range.end.line, lazy)
+    first, last = params.range.start.line, params.range.end.line
+    memo = ls.hints_memo(uri, view)
+    answer = memo.answers.get((first, last, lazy))
+    if answer is None:
+        answer = hint_render.to_lsp(memo.hints, first, last, lazy)
+        memo.answers[(first, last, lazy)] = answer
+    return answer
 
 
 @server.feature(types.INLAY_HINT_RESOLVE)
@@ -456,8 +520,7 @@ async def inlay_hint_resolve(ls: GpulensServer, hint: types.InlayHint) -> types.
     view = await ls.view(uri)
     if view is None:
         return hint
-    all_hints = hint_render.compute_hints(view, ls.settings, ls.locale, ls.encoding)
-    return hint_render.resolve_tooltip(all_hints, hint)
+    return hint_render.resolve_tooltip(ls.hints_memo(uri, view).hints, hint)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -582,4 +645,18 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
         format="gpulens %(levelname)s %(name)s: %(message)s",
     )
+    _tune_gc()
     server.start_io()
+
+
+def _tune_gc() -> None:
+    """The modules imported so far live as long as the process: move them out of the cyclic
+    collector's reach (``gc.freeze``), and collect the young generation less often. An edit
+    allocates tens of thousands of short-lived objects (AST nodes, the reader's values), which
+    reference counting frees; with the default threshold (700) the collector ran many times per
+    edit, and every ~100 edits a full collection walked the whole heap."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
