@@ -252,7 +252,7 @@ def diagnostic_spans(view: View) -> list[Span]:
             if model.trained and model.span is not None:
                 spans.append(model.span)
                 break
-    return spans
+    return sorted(spans, key=lambda s: (s.line, s.col))
 
 
 def diagnostics(view: View, check: OomCheck, locale: str, encoding: str) -> list[types.Diagnostic]:
