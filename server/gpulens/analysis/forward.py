@@ -1794,6 +1794,31 @@ class ModelReading:
         memory, reason = self.memory(traces, missing, found)
         return ModelReport(summaries, params_total, memory, reason, batch_fact, batch_use)
 
+    def keeps_grads(self) -> bool:
+        """``zero_grad(set_to_none=False)`` in the training loop keeps every gradient allocated
+        between steps (torch >= 2.0 frees them by default)."""
+        tl = getattr(self.reader, "train_loop", None)
+        if tl is None:
+            return False
+        from gpulens.analysis.loops import LoopFinder
+
+        ranges = [
+            (b.lineno, getattr(b, "end_lineno", None) or b.lineno)
+            for b, _s in LoopFinder(self.reader.ev).bodies(tl.node, tl.scope)
+            if hasattr(b, "lineno")
+        ]
+        for call, scope in self.reader.ev.call_index().get("zero_grad", ()):
+            if not any(lo <= call.lineno <= hi for lo, hi in ranges):
+                continue
+            if self.reader.dead(call, scope):
+                continue
+            for kw in call.keywords:
+                if kw.arg == "set_to_none":
+                    v = self.reader.ev.eval(kw.value, scope, (call.lineno, call.col_offset))
+                    if v.known and v.value is False:
+                        return True
+        return False
+
     def batch_from_inputs(self, found: list[Found]) -> tuple[V, Span] | None:
         """No DataLoader sets the batch size: the leading dimension of the batch the training
         loop feeds a trained model (``model(torch.randn(B, 3, 32, 32))``, ``x, y =
@@ -1861,7 +1886,11 @@ class ModelReading:
             opts = per_model
         try:
             est = estimate_training_memory(
-                traces if len(traces) > 1 else traces[0], self.batch, prec, opts
+                traces if len(traces) > 1 else traces[0],
+                self.batch,
+                prec,
+                opts,
+                keep_grads=self.keeps_grads(),
             )
         except (ValueError, KeyError, ZeroDivisionError) as exc:
             return None, f"the memory model failed: {exc}"

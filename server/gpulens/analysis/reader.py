@@ -231,6 +231,13 @@ class Reader:
 
         self.frameworks = Frameworks(self)
 
+    def dead(self, call: ast.Call, scope: Scope) -> bool:
+        """The call sits under an ``if`` known to be false in this configuration (``if
+        args.half: model = model.half()`` without ``--half``, the other branches of an
+        ``if args.optimizer == ...`` chain)."""
+        conds = self.table.call_conds.get(id(call), ())
+        return bool(conds) and self.ev.conds_status(conds, scope)[0] is False
+
     # -- loaders --------------------------------------------------------------------------
     def loaders(self) -> list[tuple[ast.Call, Scope]]:
         return [(c, s) for c, s, name in self.canon if name.rsplit(".", 1)[-1] in catalog.LOADERS]
@@ -517,6 +524,8 @@ class Reader:
         ]
         casts.sort(key=lambda cs: (cs[0].lineno, cs[0].col_offset))
         for call, scope in casts:
+            if self.dead(call, scope):
+                continue
             f = call.func
             name = canon.get(id(call)) or (f.attr if isinstance(f, ast.Attribute) else "")
             last = name.rsplit(".", 1)[-1]
@@ -630,6 +639,8 @@ class Reader:
                 name.count(".") > 0 or last in self.table.imports
             )
             named_opt = "opt" in (self.assigned_to.get(id(call)) or "")
+            if is_opt and self.dead(call, scope):
+                continue
             if is_opt and (found is None or named_opt):
                 found = (call, scope, name)
                 if named_opt:
