@@ -319,3 +319,74 @@ def test_bench_edits_read_the_same_as_from_scratch() -> None:
     for version in versions:
         _same_analysis(analyze(version, parse_cache=cache), analyze(version))
     assert cache.stats.incremental >= 3
+
+
+MODEL_SCRIPT = """\
+import torch
+from torch import nn
+
+n_layer = 12
+width = 64
+
+
+class Block(nn.Module):
+    \"\"\"One block.\"\"\"
+
+    def __init__(self, d):
+        super().__init__()
+        self.fc = nn.Linear(d, d)
+
+    def forward(self, x):
+        return x + torch.relu(self.fc(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(*[Block(width) for _ in range(n_layer)])
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(x))
+
+
+{filler}
+model = Net()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+criterion = nn.CrossEntropyLoss()
+dataset = torch.utils.data.TensorDataset(torch.randn(1000, 64), torch.randint(0, 10, (1000,)))
+loader = torch.utils.data.DataLoader(dataset, batch_size=32)
+for epoch in range(3):
+    for inputs, targets in loader:
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def test_model_results_follow_edits_far_from_the_model() -> None:
+    """The models and the memory estimate of an incrementally read text are those of the text
+    read from scratch, after edits inside a model class, to a constant the model uses far away
+    from it, to the batch size, and elsewhere."""
+    filler = "\n".join(f"unused_{i} = {i}" for i in range(200))
+    text = MODEL_SCRIPT.format(filler=filler)
+    cache = ParseCache()
+    first = analyze(text, parse_cache=cache)
+    assert first.models and first.memory is not None
+    versions = [
+        text.replace("n_layer = 12", "n_layer = 6", 1),  # a constant the model uses
+        text.replace("unused_150 = 150", "unused_150 = 151", 1),  # unrelated
+        text.replace("self.fc = nn.Linear(d, d)", "self.fc = nn.Linear(d, 2 * d)", 1),
+        text.replace('"""One block."""', '"""One wide block."""', 1),
+        text.replace("class Block(", "EXTRA = 1\nclass Block(", 1),  # every line below moves
+        text.replace("width = 64", "width = 128", 1),
+        text.replace("batch_size=32", "batch_size=64", 1),
+        text,
+    ]
+    params = set()
+    for version in versions:
+        got = analyze(version, parse_cache=cache)
+        _same_analysis(got, analyze(version))
+        params.add(got.params_total)
+    assert len(params) >= 3  # the edits did change the models
+    assert cache.stats.incremental >= len(versions) - 1

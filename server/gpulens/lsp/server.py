@@ -657,6 +657,5 @@ def _tune_gc() -> None:
     edit, and every ~100 edits a full collection walked the whole heap."""
     import gc
 
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # no collection first: it would cost ~40 ms of the first answer
     gc.set_threshold(10_000, 20, 20)
