@@ -485,10 +485,14 @@ def repeated_blocks(analysis: Analysis) -> tuple[str, str, int] | None:
         if not model.trained:
             continue
         groups: dict[tuple[str, str], set[str]] = {}
+        names = [layer.name for layer in model.layers]
         for layer in model.layers:
             match = _INDEXED.match(layer.name)
             if match is None or layer.type.rsplit(".", 1)[-1] in _LEAF_TYPES:
                 continue
+            inner = layer.name + "."
+            if not any(n.startswith(inner) for n in names):
+                continue  # a single layer (a pooling, a conv), not a block of layers
             groups.setdefault((match["prefix"], layer.type), set()).add(match["index"])
         for (prefix, kind), indices in groups.items():
             if len(indices) >= 2 and (best is None or len(indices) > best[2]):
@@ -497,7 +501,7 @@ def repeated_blocks(analysis: Analysis) -> tuple[str, str, int] | None:
 
 
 def checkpoint_snippet(container: str = "blocks", block_type: str = "Block") -> str:
-    attr = container.split(".")[-1] if container else "blocks"
+    attr = container or "blocks"
     return "\n".join(
         [
             "from torch.utils.checkpoint import checkpoint",
