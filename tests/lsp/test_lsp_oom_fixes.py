@@ -228,3 +228,41 @@ def test_fitting_script_has_no_fixes() -> None:
     assert check.report is not None and check.report.status == "fits"
     assert oom.compute_fixes(view, check, "en") == []
     assert oom.diagnostics(view, check, "en", "utf-16") == []
+
+
+def test_gpu_settings_parse() -> None:
+    from gpulens.lsp.settings import parse_settings
+
+    s = parse_settings({"gpu": " RTX 4090 ", "oom": {"warningRatio": 0.8, "errorRatio": 0.95}})
+    assert (s.gpu, s.oom_warning_ratio, s.oom_error_ratio) == ("RTX 4090", 0.8, 0.95)
+    assert not s.problems
+    s = parse_settings({"gpulens.gpu": 24, "oom.warningRatio": "high"})
+    assert (s.gpu, s.oom_warning_ratio) == ("", 0.9)
+    assert len(s.problems) == 2
+    s = parse_settings({"oom": {"warningRatio": 1.2, "errorRatio": 1.0}})
+    assert (s.oom_warning_ratio, s.oom_error_ratio) == (1.0, 1.0)
+    assert "warnings start at the error ratio" in s.problems[0]
+
+
+def test_choose_gpu_local_and_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from gpulens.lsp.gpu import FAKE_NVML_ENV
+
+    gib = 1 << 30
+    fake = {"gpus": [{"name": "NVIDIA A10", "total": 24 * gib, "used": gib, "free": 23 * gib}]}
+    monkeypatch.setenv(FAKE_NVML_ENV, json.dumps(fake))
+    choice = choose_gpu("", fresh=True)
+    assert choice.local is not None and choice.local.name == "NVIDIA A10"
+    assert choice.target is None and choice.error is None and choice.local_count == 1
+    check = oom.assess(analyze(BIG), choice, 0.9, 1.0)
+    assert check.report is not None and check.report.gpu_name == "A10"
+    assert check.report.usable < 23 * gib  # the other processes' share and the context are out
+    monkeypatch.setenv(FAKE_NVML_ENV, json.dumps({"gpus": []}))
+    choice = choose_gpu("", fresh=True)
+    assert choice.local is None and choice.reason == "NVML sees no GPU on this machine"
+    assert oom.assess(analyze(BIG), choice, 0.9, 1.0).report is None
+    # a named card never asks NVML
+    assert choose_gpu("A100 80GB").target is not None
+    unknown = choose_gpu("RTX 9090")
+    assert unknown.error is not None and "RTX 4090" in unknown.error
