@@ -144,6 +144,12 @@ class Tracer:
             del tr.reasons[n_reasons:]
             tr.complete = not tr.reasons
 
+    def born(self, op: str, tid: int) -> T:
+        """A tensor ``forward`` creates from nothing (``torch.arange``, ``torch.zeros``): a call
+        that produces it, so the walk allocates it (an embedding keeps its index tensor)."""
+        self.tb._call(op, [], [tid])
+        return T(tid)
+
     def to_shape(self, dims: list[Any]) -> tuple[tuple[Dim, ...], int | None]:
         out: list[Dim] = []
         bd: int | None = None
@@ -890,9 +896,9 @@ class Tracer:
                 if len(nums) != len(args) or not nums:
                     raise NotFollowed("arange bounds not known")
                 n = len(range(*nums))
-                return T(self.tb.tensor((n,), None, "int64", name="arange"))
+                return self.born("arange", self.tb.tensor((n,), None, "int64", name="arange"))
             if last == "tensor":
-                return T(self.tb.tensor((), None, name="tensor"))
+                return self.born("zeros", self.tb.tensor((), None, name="tensor"))
             size = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
             if last == "full":
                 size = args[0] if args else ()
@@ -901,7 +907,7 @@ class Tracer:
             n = len(self.tb.trace.reasons)
             tid = self.tb.tensor(shape, bd, name=last)
             self.fix_bdim(tid, dims, n)
-            return T(tid)
+            return self.born("zeros" if last not in ("ones", "randn") else last, tid)
         if last in _POOLS and ts:
             return self.functional_layer(_POOLS[last], ts[0], args[1:], kwargs, last)
         if last in ("interpolate", "upsample"):
