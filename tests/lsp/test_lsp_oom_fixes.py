@@ -258,6 +258,9 @@ def test_choose_gpu_local_and_none(monkeypatch: pytest.MonkeyPatch) -> None:
     check = oom.assess(analyze(BIG), choice, 0.9, 1.0)
     assert check.report is not None and check.report.gpu_name == "A10"
     assert check.report.usable < 23 * gib  # the other processes' share and the context are out
+    assert choose_gpu("local").local == choice.local
+    missing = choose_gpu("local:1")
+    assert missing.error == "gpulens.gpu: no local GPU 1 (NVML sees 1)"
     monkeypatch.setenv(FAKE_NVML_ENV, json.dumps({"gpus": []}))
     choice = choose_gpu("", fresh=True)
     assert choice.local is None and choice.reason == "NVML sees no GPU on this machine"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -141,10 +142,14 @@ def _poll(fresh: bool) -> Any:
 
 
 def choose_gpu(setting: str, *, fresh: bool = False) -> GpuChoice:
-    """Resolve ``gpulens.gpu`` (``""``: the local GPU). ``fresh`` polls NVML again even when a
-    recent poll is cached (after a settings change)."""
+    """Resolve ``gpulens.gpu`` (``""`` or ``local``: the local GPU; ``local:N``: GPU N).
+    ``fresh`` polls NVML again even when a recent poll is cached (after a settings change)."""
     text = setting.strip()
-    if text:
+    index = 0
+    local = re.fullmatch(r"local(?::(\d+))?", text, re.IGNORECASE)
+    if local is not None:  # as the CLI's --gpu: this machine's GPU, the first or number N
+        index = int(local.group(1) or 0)
+    elif text:
         try:
             return GpuChoice(text, target=resolve_gpu(text))
         except UnknownGpuError as exc:
@@ -157,6 +162,13 @@ def choose_gpu(setting: str, *, fresh: bool = False) -> GpuChoice:
         return GpuChoice("", reason=f"NVML failed ({type(exc).__name__})")
     gpus: list[LocalGpu] = list(report.gpus)
     if not gpus:
-        return GpuChoice("", reason=report.reason or "NVML sees no GPU")
+        return GpuChoice(text, reason=report.reason or "NVML sees no GPU")
+    if index:
+        chosen = next((g for g in gpus if g.index == index), None)
+        if chosen is None:
+            return GpuChoice(
+                text, error=f"gpulens.gpu: no local GPU {index} (NVML sees {len(gpus)})"
+            )
+        return GpuChoice(text, local=chosen, local_count=len(gpus))
     # The device a script's `cuda` means: the first one (CUDA_VISIBLE_DEVICES is the script's).
-    return GpuChoice("", local=gpus[0], local_count=len(gpus))
+    return GpuChoice(text, local=gpus[0], local_count=len(gpus))
