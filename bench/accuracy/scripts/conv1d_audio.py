@@ -1,6 +1,8 @@
 """1-D convolutions over one second of 16 kHz audio, 35 keyword classes (gpu-truth
 conv1d_audio_16k)."""
 
+import argparse
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -34,7 +36,10 @@ class ConvAudio(nn.Module):
 
 model = ConvAudio().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-BATCH = 64
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=64)
+args = parser.parse_args()
+BATCH = args.batch_size
 for _step in range(100):
     wave = torch.randn(BATCH, 1, 16000, device=device)
     label = torch.randint(0, 35, (BATCH,), device=device)

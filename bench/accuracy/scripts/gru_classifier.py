@@ -1,5 +1,7 @@
 """Bidirectional GRU sentence classifier on the last time step (gpu-truth gru_bi_h256_s128)."""
 
+import argparse
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,7 +23,10 @@ class GRUClassifier(nn.Module):
 
 model = GRUClassifier().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-batch_size = 32
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=32)
+args = parser.parse_args()
+batch_size = args.batch_size
 for _epoch in range(3):
     for _ in range(100):
         idx = torch.randint(0, 30000, (batch_size, 128), device=device)

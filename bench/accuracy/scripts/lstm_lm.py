@@ -1,4 +1,7 @@
-"""Two-layer LSTM language model (gpu-truth lstm_lm_h512_l2_s64), plain SGD."""
+"""Two-layer LSTM language model (gpu-truth lstm_lm_h512_l2_s64), plain SGD (--optimizer
+adam --amp: Adam with float16 autocast and a GradScaler)."""
+
+import argparse
 
 import torch
 import torch.nn as nn
@@ -6,7 +9,12 @@ import torch.nn.functional as F
 
 VOCAB = 10000
 SEQ_LEN = 64
-batch_size = 128
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=128)
+parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+parser.add_argument("--amp", action="store_true")
+args = parser.parse_args()
+batch_size = args.batch_size
 device = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -23,12 +31,18 @@ class LSTMLM(nn.Module):
 
 
 model = LSTMLM().to(device)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+if args.optimizer == "adam":
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+else:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scaler = torch.amp.GradScaler(device, enabled=args.amp)
 for _step in range(200):
     idx = torch.randint(0, VOCAB, (batch_size, SEQ_LEN), device=device)
     target = torch.randint(0, VOCAB, (batch_size, SEQ_LEN), device=device)
-    logits = model(idx)
-    loss = F.cross_entropy(logits.view(-1, VOCAB), target.view(-1))
+    with torch.autocast(device_type=device, dtype=torch.float16, enabled=args.amp):
+        logits = model(idx)
+        loss = F.cross_entropy(logits.view(-1, VOCAB), target.view(-1))
     optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()

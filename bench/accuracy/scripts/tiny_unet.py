@@ -1,11 +1,17 @@
 """Two-level U-Net on 128x128 images with a binary mask target (gpu-truth tiny_unet_128)."""
 
+import argparse
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BATCH_SIZE = 8
-STEPS = 100
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=8)
+parser.add_argument("--steps", type=int, default=100)
+args = parser.parse_args()
+BATCH_SIZE = args.batch_size
+STEPS = args.steps
 device = "cuda" if torch.cuda.is_available() else "cpu"
 
 
