@@ -198,8 +198,12 @@ def main() -> int:
         for r in diff:
             d = (r["estimated_peak_alloc"] - r["bridge_peak_alloc"]) / MIB
             print(f"  {r['config']:55s} {d:+9.2f} MiB")
-    slow = max((r["read_ms"] for r in results), default=0.0)
-    print(f"slowest read + estimate: {slow:.1f} ms (first read of a script; repeats are cached)")
+    times = [r["read_ms"] for r in results]
+    if times:
+        print(
+            f"read + estimate per configuration: median {statistics.median(times):.1f} ms,"
+            f" max {max(times):.1f} ms (the first read includes gpulens' own imports)"
+        )
     if args.no_max_batch or args.only:
         return 0
     # issue 4: the largest batch that fits common cards, against the measured memory slope
