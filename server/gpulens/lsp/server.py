@@ -469,6 +469,7 @@ def did_change(ls: GpulensServer, params: types.DidChangeTextDocumentParams) -> 
 def did_close(ls: GpulensServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.documents.closed(params.text_document.uri)
     ls._hints.pop(params.text_document.uri, None)
+    ls._publish_seq.pop(params.text_document.uri, None)  # a pending OOM check publishes nothing
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
     )
