@@ -36,12 +36,16 @@ DIAGNOSTIC_SOURCE = "gpulens"
 
 
 def _analyze(source: str, **kwargs: Any) -> Any:
-    """Runs in the analysis worker: the analysis, and its what-if figures (the memory tooltips
-    and hovers show them; computed here once, so rendering them on the event loop costs no
-    estimator call)."""
     from gpulens.analysis import analyze
 
-    analysis = analyze(source, **kwargs)
+    return analyze(source, **kwargs)
+
+
+def _with_what_if(analysis: Any) -> Any:
+    """The what-if figures of ``analysis`` computed now (in the analysis worker), for a client
+    whose inlay-hint tooltips are sent with the hints: the memory tooltip shows them, so the
+    first answer needs them anyway, and rendering it on the event loop then costs no estimator
+    call. (A client that resolves tooltips lazily gets them only when it asks.)"""
     if analysis.memory is not None:
         from gpulens.whatif import what_if
 
@@ -105,13 +109,17 @@ class GpulensServer(LanguageServer):
     def documents(self) -> DocumentManager:
         if self._documents is None:
             self._documents = DocumentManager(
-                analyzer=_analyze,
+                analyzer=self._analyze_in_worker,
                 snapshot=self.snapshot,
                 inputs_for=self.inputs_for,
                 on_result=self.publish,
                 on_late_result=self._late_result,
             )
         return self._documents
+
+    def _analyze_in_worker(self, source: str, **kwargs: Any) -> Any:
+        analysis = _analyze(source, **kwargs)
+        return analysis if self.resolves_tooltips else _with_what_if(analysis)
 
     @property
     def locale(self) -> str:
