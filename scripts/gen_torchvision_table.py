@@ -23,6 +23,10 @@ the only place where the numbers come from, and it measures them with torch itse
   the logits (``fc``: [in_features, out_features, bias]) for scripts that replace them.
 * ``output_bytes_per_sample``: bytes of the forward output(s) per sample (aux logits included in
   training mode, e.g. inception_v3 / googlenet).
+* ``largest_activation_bytes_per_sample``: the largest single tensor any op of the forward
+  creates, per sample (per-op difference between batch 2 and 4, whose op sequences match; e.g.
+  resnet18's 64x112x112 stem output).
+  The caching allocator's fragmentation in a convnet's step scales with it (memory._reserved).
 
 Usage (CPU is enough; torch/torchvision live in a separate venv, never in the server's)::
 
@@ -44,6 +48,7 @@ from typing import Any
 import torch
 import torchvision
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision import models
 
 OUT = Path(__file__).resolve().parents[1] / "server/gpulens/estimate/data/torchvision_models.json"
@@ -72,8 +77,24 @@ def _input_size(name: str, model: torch.nn.Module) -> tuple[int, str]:
         return 224, f"default 224 ({type(exc).__name__})"
 
 
-def _saved_bytes(model: torch.nn.Module, batch: int, size: int) -> tuple[int, int, int]:
-    """(bytes saved for backward, bytes of the outputs, classes) for one forward."""
+class _OpOutputs(TorchDispatchMode):
+    """The bytes of the largest tensor each aten op of the forward returns, in call order (the
+    same ops run at both batch sizes, so the per-op difference is the per-sample part and
+    weight-sized results such as a transposed Linear weight drop out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        self.sizes.append(max((t.numel() * t.element_size() for t in _tensors(out)), default=0))
+        return out
+
+
+def _saved_bytes(model: torch.nn.Module, batch: int, size: int) -> tuple[int, int, int, list[int]]:
+    """(bytes saved for backward, bytes of the outputs, classes, each op's largest output) for
+    one forward."""
     storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -89,13 +110,14 @@ def _saved_bytes(model: torch.nn.Module, batch: int, size: int) -> tuple[int, in
     # vit_b_16, efficientnet_b0, mobilenet_v3_small, swin_t and maxvit_t.
     with FakeTensorMode(allow_non_fake_inputs=True):
         x = torch.randn(batch, 3, size, size)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        ops = _OpOutputs()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), ops:
             out = model(x)
     outputs = _tensors(out)
     out_bytes = sum(t.numel() * t.element_size() for t in outputs)
     classes = int(outputs[0].shape[-1])
     del out, outputs
-    return sum(storages.values()), out_bytes, classes
+    return sum(storages.values()), out_bytes, classes, ops.sizes
 
 
 def _heads(model: torch.nn.Module, classes: int) -> dict[str, list[int]]:
@@ -154,11 +176,16 @@ def measure(name: str) -> dict[str, Any]:
     size, source = _input_size(name, model)
     try:
         b1, b2 = 1, 2
-        s1, o1, classes = _saved_bytes(model, b1, size)
+        s1, o1, classes, _ = _saved_bytes(model, b1, size)
     except (ValueError, RuntimeError):
         b1, b2 = 2, 3
-        s1, o1, classes = _saved_bytes(model, b1, size)
-    s2, o2, _ = _saved_bytes(model, b2, size)
+        s1, o1, classes, _ = _saved_bytes(model, b1, size)
+    s2, o2, _, l2 = _saved_bytes(model, b2, size)
+    # at batch 1 some ops take other paths (squeezed fast paths): the largest op output per
+    # sample comes from b2 and 2 * b2, where the op sequences match
+    l4 = _saved_bytes(model, 2 * b2, size)[3]
+    if len(l4) != len(l2):
+        raise RuntimeError(f"{name}: different op sequences at batch {b2} and {2 * b2}")
     per_sample = (s2 - s1) // (b2 - b1)
     heads = _heads(model, classes)
     entry.update(
@@ -172,6 +199,9 @@ def measure(name: str) -> dict[str, Any]:
             "saved_bytes_per_sample": per_sample,
             "saved_bytes_fixed": s1 - per_sample * b1,
             "output_bytes_per_sample": (o2 - o1) // (b2 - b1),
+            "largest_activation_bytes_per_sample": max(
+                ((y - x) // b2 for x, y in zip(l2, l4, strict=True)), default=0
+            ),
             "measured_batches": [b1, b2],
             "seconds": round(time.perf_counter() - t0, 1),
         }

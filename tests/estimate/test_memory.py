@@ -257,3 +257,42 @@ def test_peak_breakdown_sums_to_peak(batch: int) -> None:
             e = estimate_training_memory(model, batch, prec, "AdamW")  # type: ignore[arg-type]
             assert sum(e.peak_breakdown.values()) == e.peak_allocated
             assert all(v >= 0 for v in e.peak_breakdown.values())
+
+
+def test_conv_reserved_scales_with_the_largest_activation() -> None:
+    """Convnets: reserved = allocated peak + CONV_FRAGMENT_BLOCKS largest activations (cuDNN
+    workspace and gradient churn); a no_grad forward strands fewer blocks."""
+    from gpulens.estimate.memory import CONV_EVAL_FRAGMENT_BLOCKS, CONV_FRAGMENT_BLOCKS
+
+    for b in (32, 256):
+        e = estimate_training_memory(convnet(), b, "fp32", "SGD")
+        stranded = e.peak_reserved - e.peak_allocated
+        assert stranded > 0
+        ev = estimate_training_memory(convnet(), b, "fp32", None, train=False)
+        assert ev.peak_reserved - ev.peak_allocated < stranded
+    # the extra grows with the batch in proportion to the largest activation
+    small = estimate_training_memory(convnet(), 64, "fp32", "SGD")
+    big = estimate_training_memory(convnet(), 128, "fp32", "SGD")
+    extra = (big.peak_reserved - big.peak_allocated) - (small.peak_reserved - small.peak_allocated)
+    assert extra > 0
+    assert CONV_FRAGMENT_BLOCKS > CONV_EVAL_FRAGMENT_BLOCKS >= 1
+
+
+def test_model_costs_largest_activation_sets_fragmentation() -> None:
+    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS, MIB
+
+    base = ModelCosts("net", 1_000_000, 1_000_000, 0, 400_000, 12_288, 1000)
+    known = ModelCosts("net", 1_000_000, 1_000_000, 0, 400_000, 12_288, 1000,
+                       largest_activation_per_sample=100_000)  # fmt: skip
+    e = estimate_training_memory(known, 1000, "fp32", "SGD")
+    extra = e.peak_reserved - e.peak_allocated
+    assert (
+        CONV_FRAGMENT_BLOCKS * 100_000_000 <= extra < CONV_FRAGMENT_BLOCKS * 100_000_000 + 2 * MIB
+    )
+    # without the figure (an older table) the coarse transient rule still adds headroom
+    assert estimate_training_memory(base, 1000, "fp32", "SGD").peak_reserved > e.peak_allocated
+    # torchvision's table carries the figure: resnet18's 64x112x112 stem output
+    from gpulens.estimate.memory import torchvision_costs
+
+    tv = torchvision_costs("resnet18")
+    assert tv is not None and tv.largest_activation_per_sample == 64 * 112 * 112 * 4

@@ -42,6 +42,8 @@ class TorchvisionModel:
     saved_bytes_per_sample: int
     saved_bytes_fixed: int
     output_bytes_per_sample: int
+    # the largest tensor one op of the forward creates, per sample (0 in tables predating it)
+    largest_activation_bytes_per_sample: int = 0
 
     def params_for(self, num_classes: int) -> int | None:
         """Parameters of ``models.<name>(num_classes=...)``; None if not linear in classes."""
@@ -76,6 +78,9 @@ def _models() -> dict[str, TorchvisionModel]:
             saved_bytes_per_sample=int(e["saved_bytes_per_sample"]),
             saved_bytes_fixed=int(e["saved_bytes_fixed"]),
             output_bytes_per_sample=int(e["output_bytes_per_sample"]),
+            largest_activation_bytes_per_sample=int(
+                e.get("largest_activation_bytes_per_sample", 0)
+            ),
         )
     return out
 
