@@ -138,6 +138,34 @@ def test_lines_and_mapping() -> None:
     assert line_map(old, new) == {1: 1, 2: 4, 4: 5}
 
 
+def test_line_map_on_random_edits() -> None:
+    """The map (head and tail matched first, difflib in between) pairs equal lines in order, and
+    keeps at least as many lines as difflib on the whole lists."""
+    import difflib
+    import random
+
+    rng = random.Random(7)
+    for _ in range(600):
+        old = [rng.choice("abcde") for _ in range(rng.randint(0, 14))]
+        new = list(old)
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randint(0, len(new))
+            op = rng.random()
+            if op < 0.4:
+                new.insert(at, rng.choice("abcdefg"))
+            elif new and op < 0.7:
+                del new[min(at, len(new) - 1)]
+            elif new:
+                new[min(at, len(new) - 1)] = rng.choice("xyz")
+        got = line_map(old, new)
+        assert all(old[a - 1] == new[b - 1] for a, b in got.items())
+        keys = sorted(got)
+        assert [got[k] for k in keys] == sorted(got.values())
+        assert len(set(got.values())) == len(got)
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        assert len(got) >= sum(block.size for block in matcher.get_matching_blocks())
+
+
 def test_lsp_lines() -> None:
     from gpulens.lsp.textsync import lsp_lines
 
