@@ -300,10 +300,15 @@ class DocumentManager:
             return None
         version, text = snap
         state = self._docs.setdefault(uri, _DocState(uri))
-        inputs = self._inputs_for(uri)
-        key = inputs.key()
-        latest = state.latest
-        if latest is None or latest.version != version or latest.key != key:
+        # Settings may change while a request waits for its analysis (the editor then asks for
+        # a refresh, which it can ignore while this request is in flight): answer with the
+        # inputs in force when the analysis lands, not those of when the request came in.
+        for _ in range(3):
+            inputs = self._inputs_for(uri)
+            key = inputs.key()
+            latest = state.latest
+            if latest is not None and latest.version == version and latest.key == key:
+                break
             future = state.inflight.get(f"{version}:{key}")
             if future is None:
                 future = self._start(state, version, text, inputs, key)
@@ -316,6 +321,10 @@ class DocumentManager:
                 if state.latest is None:
                     return None
                 latest = state.latest
+                break
+            if self._inputs_for(uri).key() == key:
+                break
+        assert latest is not None
         return self._make_view(state, latest)
 
     def _late(self, uri: str) -> None:
