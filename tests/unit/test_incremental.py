@@ -390,3 +390,47 @@ def test_model_results_follow_edits_far_from_the_model() -> None:
         params.add(got.params_total)
     assert len(params) >= 3  # the edits did change the models
     assert cache.stats.incremental >= len(versions) - 1
+
+
+def test_model_results_follow_inputs_outside_the_edited_statements(tmp_path: Path) -> None:
+    """What a cache of the model reading must key on besides the edited statements (none of
+    these is visible as a changed top-level statement of the edited text): a config file
+    changed on disk under the same text, script args and overrides under the same text, a
+    comment inside a multi-line model expression (same tree, other source text), a docstring
+    of a class the model uses, a new statement far below that trains or builds a model, and the
+    same text again after all of them."""
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text("n_layer = 3\n", encoding="utf-8")
+    script = tmp_path / "train.py"
+    filler = "\n".join(f"unused_{i} = {i}" for i in range(50))
+    text = (
+        MODEL_SCRIPT.format(filler=filler)
+        .replace("n_layer = 12\n", "n_layer = 12\nexec(open('cfg.py').read())\n", 1)
+        .replace(
+            "        self.head = nn.Linear(width, 10)",
+            "        self.head = nn.Sequential(\n            nn.Linear(width, 10),\n        )",
+            1,
+        )
+    )
+    cache = ParseCache()
+
+    def check(version: str, **kw: Any) -> Any:
+        got = analyze(version, path=str(script), parse_cache=cache, **kw)
+        _same_analysis(got, analyze(version, path=str(script), **kw))
+        return got
+
+    first = check(text)
+    assert first.models and first.memory is not None
+    params = {first.params_total}
+    cfg.write_text("n_layer = 5\n", encoding="utf-8")  # same text, another config
+    params.add(check(text).params_total)
+    check(text, overrides={"batch_size": 7})
+    check(text, overrides={"precision": "amp_bf16"})
+    check(text, script_args=["--unused", "1"])
+    check(text.replace("nn.Linear(width, 10),\n", "nn.Linear(width, 10),  # head\n", 1))
+    check(text.replace('"""One block."""', '"""One much wider block."""', 1))
+    check(text + "optimizer2 = torch.optim.SGD(model.parameters(), lr=0.1)\n")
+    check(text + "other = nn.Linear(1000, 1000)\nother(torch.randn(4, 1000))\n")
+    params.add(check(text.replace("unused_40 = 40", "n_layer = 2", 1)).params_total)
+    check(text)
+    assert len(params) == 3  # the config file and the binding far away changed the model
