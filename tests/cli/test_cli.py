@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CLASSIC = REPO / "examples" / "classic_train.py"
+from cli_support import CLASSIC, analyze_json, run_gpulens
 
 REQUIRED_FACTS = {
     "batch_size",
@@ -24,23 +19,6 @@ REQUIRED_FACTS = {
     "precision",
     "optimizer",
 }
-
-
-def run_gpulens(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gpulens", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def analyze_json(*args: str) -> dict[str, Any]:
-    result = run_gpulens("analyze", "--json", *args)
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def test_classic_example_json_contract() -> None:

@@ -3,22 +3,14 @@ the human report's models and memory sections."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
+from cli_support import CLASSIC, analyze_json, run_gpulens
 from gpulens.analysis import analyze
 from gpulens.analysis.facts import LayerSummary, ModelSummary
 from gpulens.cli import format_report
 from gpulens.estimate.graph import sequential_trace
 from gpulens.estimate.layers import build
 from gpulens.estimate.memory import estimate_training_memory
-
-REPO = Path(__file__).resolve().parents[2]
-CLASSIC = REPO / "examples" / "classic_train.py"
 
 MEMORY_KEYS = {
     "tier",
@@ -35,23 +27,6 @@ MEMORY_KEYS = {
     "cuda_context",
     "device_total",
 }
-
-
-def run_gpulens(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gpulens", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def analyze_json(*args: str) -> dict[str, Any]:
-    result = run_gpulens("analyze", "--json", *args)
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def test_json_keeps_old_keys_and_adds_issue_3_keys() -> None:
