@@ -7,11 +7,10 @@ review the diff like any other code change.
 
 from __future__ import annotations
 
-import difflib
-import os
 from pathlib import Path
 
 import pytest
+from golden_support import check_golden
 from gpulens.analysis import analyze
 from gpulens.lsp.documents import Inputs, Result, View, split_lines
 from gpulens.lsp.hints import compute_hints
@@ -23,7 +22,6 @@ HERE = Path(__file__).resolve().parent
 EXPECTED = HERE / "expected"
 SCRIPTS = [REPO / "examples" / "classic_train.py", *sorted((HERE / "scripts").glob("*.py"))]
 LOCALES = ("en", "zh-cn")
-UPDATE = os.environ.get("GPULENS_UPDATE_GOLDEN", "") not in ("", "0")
 
 
 def view_of(path: Path) -> View:
@@ -79,29 +77,7 @@ CASES = [(script, locale) for script in SCRIPTS for locale in LOCALES]
 def test_golden(script: Path, locale: str) -> None:
     expected_file = EXPECTED / f"{script.stem}.{locale}.md"
     actual = render(script, locale)
-    if UPDATE or not expected_file.exists():
-        if not UPDATE:
-            pytest.fail(
-                f"{expected_file.relative_to(REPO)} is missing; create it with "
-                "GPULENS_UPDATE_GOLDEN=1 pytest tests/golden"
-            )
-        expected_file.parent.mkdir(parents=True, exist_ok=True)
-        expected_file.write_text(actual, encoding="utf-8")
-        return
-    expected = expected_file.read_text(encoding="utf-8")
-    if actual != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(keepends=True),
-                actual.splitlines(keepends=True),
-                fromfile=str(expected_file.relative_to(REPO)),
-                tofile="actual",
-            )
-        )
-        pytest.fail(
-            "rendered hints/hovers differ from the golden file (if intended, regenerate with "
-            "GPULENS_UPDATE_GOLDEN=1 pytest tests/golden):\n" + diff
-        )
+    check_golden(expected_file, actual, "rendered hints/hovers")
 
 
 def test_classic_golden_says_12_and_60() -> None:

@@ -8,10 +8,10 @@ Regenerate after an intended change with ``GPULENS_UPDATE_GOLDEN=1 pytest tests/
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
 import pytest
+from golden_support import check_golden
 from gpulens.analysis import analyze
 from gpulens.lsp import fixes, oom
 from gpulens.lsp.documents import Inputs, Result, View, split_lines
@@ -23,7 +23,6 @@ EXPECTED = HERE / "expected"
 SCRIPTS = sorted(HERE.glob("*.py"))
 GPUS = ("T4", "RTX 4090", "H200", "RTX 9090")
 LOCALES = ("en", "zh-cn")
-UPDATE = os.environ.get("GPULENS_UPDATE_GOLDEN", "") not in ("", "0")
 
 
 def indent(text: str) -> str:
@@ -75,25 +74,4 @@ CASES = [(script, locale) for script in SCRIPTS for locale in LOCALES]
 def test_golden_oom(script: Path, locale: str) -> None:
     expected_file = EXPECTED / f"{script.stem}.{locale}.md"
     actual = render(script, locale)
-    if UPDATE or not expected_file.exists():
-        if not UPDATE:
-            pytest.fail(
-                f"{expected_file.relative_to(REPO)} is missing; create it with "
-                "GPULENS_UPDATE_GOLDEN=1 pytest tests/golden"
-            )
-        expected_file.write_text(actual, encoding="utf-8")
-        return
-    expected = expected_file.read_text(encoding="utf-8")
-    if actual != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(keepends=True),
-                actual.splitlines(keepends=True),
-                fromfile=str(expected_file.relative_to(REPO)),
-                tofile="actual",
-            )
-        )
-        pytest.fail(
-            "the OOM diagnostics/fixes/hover differ from the golden file (if intended, "
-            "regenerate with GPULENS_UPDATE_GOLDEN=1 pytest tests/golden):\n" + diff
-        )
+    check_golden(expected_file, actual, "the OOM diagnostics/fixes/hover")

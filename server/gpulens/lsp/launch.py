@@ -29,6 +29,14 @@ class LaunchArgs:
     launch_file: str
 
 
+def _string_end(text: str, start: int) -> int:
+    """Index just past the JSON string literal that opens at ``start`` (escapes skipped)."""
+    j, n = start + 1, len(text)
+    while j < n and text[j] != '"':
+        j += 2 if text[j] == "\\" else 1
+    return min(j + 1, n)
+
+
 def strip_jsonc(text: str) -> str:
     """Remove ``//`` and ``/* */`` comments and trailing commas, leaving strings alone."""
     out: list[str] = []
@@ -36,11 +44,9 @@ def strip_jsonc(text: str) -> str:
     while i < n:
         ch = text[i]
         if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
         elif text.startswith("//", i):
             j = text.find("\n", i)
             i = n if j < 0 else j
@@ -62,11 +68,9 @@ def _remove_trailing_commas(text: str) -> str:
     while i < n:
         ch = text[i]
         if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
             continue
         if ch == ",":
             j = i + 1
