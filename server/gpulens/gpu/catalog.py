@@ -14,10 +14,25 @@ tool that warns before an out-of-memory error, and :attr:`GpuTarget.note` says w
 there are and how to name the other. An unknown name raises :class:`UnknownGpuError` listing the
 nearest names (difflib).
 
-Card memory is what NVML reports as the total where known (``basis`` ``nvml`` / ``measured``),
-else the vendor's nominal size: see each entry's ``source``. Of that total, the driver keeps
-:data:`DRIVER_RESERVED_BYTES` for itself before any process starts (NVML's "used" on an idle
-GPU), which :mod:`gpulens.estimate.fit` subtracts for catalog cards.
+Memory sizes (``data/gpus.json``, whose ``_comment`` header says the same). Each card has
+
+* ``vendor_memory``: the size as the vendor publishes it (``24 GB GDDR6X``, ``141 GB HBM3e``) with
+  ``vendor_source``, the document it comes from (title and URL). NVIDIA's "GB" of GPU memory is
+  binary: 24 GB = 24 GiB of DRAM (the H200's "141 GB" measures 140.4 GiB, not 131.3).
+* ``memory_mib``: the total this module uses, NVML's ``memory.total`` (what nvidia-smi shows),
+  with its ``provenance`` (:attr:`GpuSpec.basis`): ``measured`` (read through NVML by this
+  project: the H200 in ``../shared/gpu-truth``), ``nvml`` (NVML's total as reported for the card
+  by others; the entry's ``note`` names the report, and says when it is recalled rather than
+  checked), or ``derived`` from ``vendor_memory`` by a ``rule``: ``nominal`` = GB x 1024 MiB,
+  ``nominal-ecc`` = GB x 1024 x 15/16 MiB for GDDR cards that ship with ECC on (it takes 1/16 of
+  GDDR: a T4 reports 15,360 MiB of 16 GiB), ``sibling:NAME`` = the total of a card with the same
+  memory.
+
+A derived total is an upper bound: NVML reports up to about 1.5 % less (reserved memory; an RTX
+4090 shows 24,564 of 24,576 MiB, an H100 81,559 of 81,920), and about 1/16 less again when a
+user turns ECC on. The tests hold every total within 2 % below its rule's figure. Of the total,
+the driver keeps :data:`DRIVER_RESERVED_BYTES` for itself before any process starts (NVML's
+"used" on an idle GPU), which :mod:`gpulens.estimate.fit` subtracts for catalog cards.
 """
 
 from __future__ import annotations
@@ -74,7 +89,13 @@ _MEM_IN_NAME = re.compile(r"(\d+)\s*(?:gib|gb|g)\b", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """One card of the catalog."""
+    """One card of the catalog.
+
+    ``memory``: the total in bytes; ``nominal``: the vendor's figure (``24 GB GDDR6X``);
+    ``basis``: the total's provenance (``measured``, ``nvml`` or ``derived``; ``rule`` says how a
+    derived one was computed); ``source``: one line saying where the total comes from;
+    ``vendor_source``: the vendor document for ``nominal``; ``ecc``: ``none``, ``hbm`` (always on,
+    free), ``on`` (GDDR, on by default, costs 1/16) or ``optional`` (GDDR, taken as off)."""
 
     name: str
     family: str
@@ -84,6 +105,11 @@ class GpuSpec:
     kind: str
     source: str
     aliases: tuple[str, ...] = ()
+    vendor_source: str = ""
+    ecc: str = ""
+    bus: str = ""
+    rule: str = ""
+    note: str = ""
 
     @property
     def nominal_gb(self) -> int | None:
@@ -136,18 +162,41 @@ def _key(text: str) -> str:
 def catalog() -> tuple[GpuSpec, ...]:
     """Every card gpulens knows, in the data file's order."""
     raw = json.loads(_DATA.read_text(encoding="utf-8"))
-    return tuple(
-        GpuSpec(
-            name=str(g["name"]),
-            family=str(g["family"]),
-            memory=int(g["memory"]),
-            nominal=str(g["nominal"]),
-            basis=str(g["basis"]),
-            kind=str(g["kind"]),
-            source=str(g["source"]),
-            aliases=tuple(str(a) for a in g.get("aliases", ())),
-        )
-        for g in raw["gpus"]
+    return tuple(_spec(g) for g in raw["gpus"])
+
+
+_RULES = {
+    "nominal": "GB x 1024 MiB; NVML may report up to 1.5% less",
+    "nominal-ecc": "GB x 1024 x 15/16 MiB: ECC on by default takes 1/16",
+}
+
+
+def _spec(g: dict[str, Any]) -> GpuSpec:
+    mib = int(g["memory_mib"])
+    nominal = str(g["vendor_memory"])
+    basis = str(g["provenance"])
+    rule = str(g.get("rule", ""))
+    note = str(g.get("note", ""))
+    if basis == "derived":
+        how = _RULES.get(rule) or f"the total of the {rule.partition(':')[2]}, the same memory"
+        source = f"vendor: {nominal}, taken as {mib:,} MiB ({how})"
+    else:
+        what = "measured" if basis == "measured" else "reported"
+        source = f"NVML total {what} for this card: {mib:,} MiB ({note}); vendor: {nominal}"
+    return GpuSpec(
+        name=str(g["name"]),
+        family=str(g["family"]),
+        memory=mib * MIB,
+        nominal=nominal,
+        basis=basis,
+        kind=str(g["kind"]),
+        source=source,
+        aliases=tuple(str(a) for a in g.get("aliases", ())),
+        vendor_source=str(g["vendor_source"]),
+        ecc=str(g["ecc"]),
+        bus=str(g.get("bus", "")),
+        rule=rule,
+        note=note,
     )
 
 
