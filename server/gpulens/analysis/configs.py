@@ -13,6 +13,7 @@ import bisect
 import os
 from collections.abc import Callable
 
+from gpulens.analysis.modelcache import note_file
 from gpulens.analysis.symbols import Binding, Scope, build
 from gpulens.analysis.values import Context, Evaluator, V, span_of
 
@@ -46,12 +47,14 @@ def resolve_path(ctx: Context, rel: str) -> str | None:
             candidates.append(os.path.join(os.path.dirname(os.path.abspath(ctx.script_path)), rel))
         candidates.append(os.path.abspath(rel))
     for c in candidates:
+        note_file(c)  # a file that appears later changes what is read
         if os.path.isfile(c):
             return c
     return None
 
 
 def _read(path: str) -> str | None:
+    note_file(path)
     try:
         if os.path.getsize(path) > MAX_CONFIG_BYTES:
             return None

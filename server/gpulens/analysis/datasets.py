@@ -487,7 +487,7 @@ def _sampler(kind: str) -> Handler:
 
 def _dataloader(ctx: CallCtx) -> V | None:
     ds = ctx.arg(0, "dataset") or unknown("DataLoader without a dataset", ctx.span)
-    batch = ctx.arg(1, "batch_size")
+    batch = ctx.arg(1, "batch_size") if ctx.ev.loader_batch else unknown("not read", ctx.span)
     if batch is None:
         bs_sampler = ctx.arg_node(None, "batch_sampler")
         if bs_sampler is not None:

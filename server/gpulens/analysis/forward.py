@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpulens.analysis.facts import Fact, Span
+from gpulens.analysis.modelcache import ModelMemo
 from gpulens.analysis.models import (
     _MISSING,
     Bound,
@@ -1756,21 +1757,110 @@ class ModelReading:
         self.inputs = Inputs(self.b, reader)
         self.batch = _int_fact(facts, "batch_size")
 
-    def run(self) -> ModelReport:
+    def run(self, memo: ModelMemo | None = None) -> ModelReport:
+        """Read the models, or reuse ``memo``'s reading of the previous version of the text
+        when nothing it read changed (``modelcache``); then the batch-dependent part."""
         from gpulens.analysis import catalog
-        from gpulens.analysis.facts import ModelSummary
+        from gpulens.analysis.models import constructor_names, torchvision_modules
 
         opt_calls: list[tuple[ast.Call, Any]] = []
-        names: dict[int, str] = {}
         for call, scope, name in self.reader.canon:
-            last = name.rsplit(".", 1)[-1]
-            if last in catalog.OPTIMIZERS:
+            if name.rsplit(".", 1)[-1] in catalog.OPTIMIZERS:
                 opt_calls.append((call, scope))
-                names[id(call)] = last
+        names = constructor_names(self.b)
+        loader = getattr(self.reader, "train_loader", None)
+        self.fresh_evaluation()
+        if memo is None or (self.batch is None and loader is None):
+            # (the batch size read from the model's input comes out of the reading itself)
+            read = self.read(opt_calls, names)
+        else:
+            body = self.b.table.module.node.body
+            key = self.memo_key(opt_calls, names, bool(torchvision_modules(self.b)))
+            total_lines = len(self.b.ev.lines)
+            reused = memo.reuse(key, body, total_lines)
+            if isinstance(reused, _Read):
+                read = reused
+            else:
+                from gpulens.analysis.modelcache import recording
+
+                with recording(self.b.table, self.b.ev, body) as rec:
+                    read = self.read(opt_calls, names)
+                rec.discover_names = names
+                rec.constructor_form = bool(torchvision_modules(self.b))
+                rec.reached_end = max(rec.reached_end, *self.lines_read(read, opt_calls, body))
+                memo.store(key, rec, body, total_lines, read)
+        ev = self.b.ev
+        ev.loader_batch = True
+        ev._cache.clear()  # values read without the loaders' batch sizes
+        return self.finish(read)
+
+    def fresh_evaluation(self) -> None:
+        """Forget the values the evaluator computed for the reader of facts (a recorded model
+        reading must look up everything it uses itself), and give the reading its own budget.
+        Done with and without a memo, so that both read the same."""
+        from gpulens.analysis.values import EVAL_BUDGET
+
+        ev = self.b.ev
+        ev._cache.clear()
+        ev.memo.clear()
+        ev._argparse_ns = None
+        ev._budget = EVAL_BUDGET
+        ev.loader_batch = False
+
+    def memo_key(
+        self, opt_calls: list[tuple[ast.Call, Any]], names: frozenset[str], tv: bool
+    ) -> tuple[Any, ...]:
+        """Everything a model reading depends on besides the statements it reads."""
+        facts = tuple(
+            sorted(
+                (k, repr(getattr(f, "value", None)))
+                for k, f in self.facts.items()
+                if k != "batch_size"
+            )
+        )
+        pragma = self.facts.get("input_shape")
+        span = getattr(pragma, "span", None)
+        loader = getattr(self.reader, "train_loader", None)
+        ctx = self.b.ev.ctx
+        # values set by config files the script execs (read before the models, by the reader)
+        presets = tuple(
+            (b.target, b.line, repr(getattr(b.preset, "value", b.preset)))
+            for bs in dict.values(self.b.table.module.bindings)
+            for b in bs
+            if b.kind == "preset"
+        )
+        return (
+            facts,
+            presets,
+            span.line if span is not None else None,
+            repr(ctx),
+            id(loader[0]) if loader else None,
+            tuple(id(c) for c, _s in opt_calls),
+            names,
+            tv,
+            self.batch is None,
+        )
+
+    def lines_read(
+        self, read: _Read, opt_calls: list[tuple[ast.Call, Any]], body: list[ast.stmt]
+    ) -> list[int]:
+        """Last lines of the statements a reading took positions from outside the look-ups a
+        recording sees: the models' assignments, the optimizers and the loader."""
+        from gpulens.analysis.modelcache import _statement_end
+
+        lines = [f.binding.line for f in read.found]
+        lines += [c.lineno for c, _s in opt_calls]
+        loader = getattr(self.reader, "train_loader", None)
+        if loader:
+            lines.append(loader[0].lineno)
+        return [_statement_end(body, n) for n in lines] or [0]
+
+    def read(self, opt_calls: list[tuple[ast.Call, Any]], names: frozenset[str]) -> _Read:
+        """The models, their summaries (output shapes with the batch left open) and traces."""
         try:
-            found = discover(self.b, opt_calls)
+            found = discover(self.b, opt_calls, names)
         except _Budget:
-            return ModelReport([], None, None, "the model code is too intricate to follow")
+            return _Read([], [], [], [], [], None, "the model code is too intricate to follow")
         batch_fact: Any = None
         batch_use: Span | None = None
         if self.batch is None and getattr(self.reader, "train_loader", None) is None:
@@ -1780,13 +1870,15 @@ class ModelReading:
                 batch_fact = Fact("batch_size", v.value, v.source, v.span)
                 self.facts["batch_size"] = batch_fact
                 self.batch = v.value
-        summaries: list[ModelSummary] = []
+        summaries: list[Any] = []
+        batch_dims: list[list[int | None]] = []
         traces: list[Any] = []
         missing: list[str] = []
         trained_infos: list[LayerInfo] = []
         for f in found:
-            summary, trace = self.one(f)
+            summary, dims, trace = self.one(f)
             summaries.append(summary)
+            batch_dims.append(dims)
             if f.trained:
                 trained_infos.append(f.info)
                 if trace is None:
@@ -1797,8 +1889,22 @@ class ModelReading:
                 else:
                     traces.append(trace)
         params_total = self.unique_params(trained_infos)
-        memory, reason = self.memory(traces, missing, found)
-        return ModelReport(summaries, params_total, memory, reason, batch_fact, batch_use)
+        return _Read(
+            found, summaries, batch_dims, traces, missing, params_total, None, batch_fact, batch_use
+        )
+
+    def finish(self, read: _Read) -> ModelReport:
+        """The batch-dependent part: output shapes at the script's batch size, the estimate."""
+        if read.failed is not None:
+            return ModelReport([], None, None, read.failed)
+        summaries = [
+            _at_batch(s, dims, self.batch)
+            for s, dims in zip(read.summaries, read.batch_dims, strict=True)
+        ]
+        memory, reason = self.memory(read.traces, read.missing, read.found)
+        return ModelReport(
+            summaries, read.params_total, memory, reason, read.batch_fact, read.batch_use
+        )
 
     def keeps_grads(self) -> bool:
         """``zero_grad(set_to_none=False)`` in the training loop keeps every gradient allocated
@@ -1903,7 +2009,9 @@ class ModelReading:
         return est, None
 
     # -- one model ---------------------------------------------------------------------------
-    def one(self, f: Found) -> tuple[Any, Any]:
+    def one(self, f: Found) -> tuple[Any, list[int | None], Any]:
+        """A model's summary (output shapes with None for the batch), the position of the
+        batch in each layer's output shape, and its trace."""
         from gpulens.analysis.facts import LayerSummary, ModelSummary
 
         info = f.info
@@ -1916,7 +2024,7 @@ class ModelReading:
             else f.var
         )
         trace: Any = None
-        outputs: dict[int, tuple[Dim, ...]] = {}
+        outputs: dict[int, tuple[tuple[Dim, ...], int | None]] = {}
         trace_reason: str | None = None
         lazy_only = all(
             m.own_tensors is not None or m.spec.lazy is not None for _, m in info.named_modules()
@@ -1946,6 +2054,7 @@ class ModelReading:
         )
         count = 0
         per_layer = _layer_params(info)
+        dims: list[int | None] = []
         for path, m in info.named_modules():
             if m is info:
                 continue
@@ -1953,7 +2062,9 @@ class ModelReading:
             if count > 5000:
                 break
             mm = self.b.meta.get(id(m))
-            shape = outputs.get(id(m))
+            out = outputs.get(id(m))
+            shape, bdim = out if out is not None else (None, None)
+            dims.append(bdim)
             summary.layers.append(
                 LayerSummary(
                     name=path,
@@ -1965,7 +2076,7 @@ class ModelReading:
                     reason=None if shape is not None else (m.reason or trace_reason),
                 )
             )
-        return summary, trace
+        return summary, dims, trace
 
     def _trainable_unknown(self, info: LayerInfo) -> str | None:
         for _, m in info.named_modules():
@@ -2025,7 +2136,7 @@ class ModelReading:
 
     def trace(
         self, f: Found, meta: Meta | None
-    ) -> tuple[Any, dict[int, tuple[Dim, ...]], str | None]:
+    ) -> tuple[Any, dict[int, tuple[tuple[Dim, ...], int | None]], str | None]:
         from gpulens.estimate.memory import torchvision_costs
 
         sample, nargs = self.sample_for(f)
@@ -2084,7 +2195,7 @@ class ModelReading:
             shapes = {}
             for c in trace.calls:
                 if c.layer is not None and c.outputs:
-                    shapes.setdefault(id(c.layer), self._with_batch(trace.tensors[c.outputs[0]]))
+                    shapes.setdefault(id(c.layer), _open_batch(trace.tensors[c.outputs[0]]))
         return trace, shapes, why
 
     def _classes(self, info: LayerInfo, default: int) -> int:
@@ -2098,19 +2209,13 @@ class ModelReading:
                 return v
         return default
 
-    def _with_batch(self, node: Any) -> tuple[Dim, ...]:
-        s = list(node.shape)
-        if node.batch_dim is not None and node.batch_dim < len(s):
-            s[node.batch_dim] = self.batch
-        return tuple(s)
-
-    def shapes(self, tr: Tracer) -> dict[int, tuple[Dim, ...]]:
-        out: dict[int, tuple[Dim, ...]] = {}
+    def shapes(self, tr: Tracer) -> dict[int, tuple[tuple[Dim, ...], int | None]]:
+        out: dict[int, tuple[tuple[Dim, ...], int | None]] = {}
         for c in tr.tb.trace.calls:
             if c.layer is not None and c.outputs and id(c.layer) not in out:
-                out[id(c.layer)] = self._with_batch(tr.tb.trace.tensors[c.outputs[0]])
+                out[id(c.layer)] = _open_batch(tr.tb.trace.tensors[c.outputs[0]])
         for mid, t in tr.module_outputs.items():
-            out.setdefault(mid, self._with_batch(tr.tb.trace.tensors[t]))
+            out.setdefault(mid, _open_batch(tr.tb.trace.tensors[t]))
         return out
 
     def add_loss(self, tr: Tracer, out: T, target: tuple[tuple[int, ...], str] | None) -> None:
@@ -2137,6 +2242,50 @@ class ModelReading:
         ):
             t = tb.input(shape, name="y")
             tb.op("bce_with_logits", [out.tid, t], (), name="loss")
+
+
+@dataclass
+class _Read:
+    """A model reading before the batch size is applied (what ``modelcache`` keeps)."""
+
+    found: list[Found]
+    summaries: list[Any]
+    #: Per model, per layer: where the batch goes in the output shape (None: nowhere).
+    batch_dims: list[list[int | None]]
+    traces: list[Any]
+    missing: list[str]
+    params_total: int | None
+    #: Why nothing could be read (the reading gave up).
+    failed: str | None = None
+    batch_fact: Any = None
+    batch_use: Span | None = None
+
+
+def _open_batch(node: Any) -> tuple[tuple[Dim, ...], int | None]:
+    """A traced tensor's shape with None for its batch dimension, and where that is."""
+    s = list(node.shape)
+    bd = node.batch_dim
+    if bd is not None and bd < len(s):
+        s[bd] = None
+        return tuple(s), bd
+    return tuple(s), None
+
+
+def _at_batch(summary: Any, dims: list[int | None], batch: int | None) -> Any:
+    """``summary`` with its layers' output shapes at ``batch`` (a copy: readings are shared
+    between versions of a document)."""
+    import dataclasses
+
+    if batch is None or not any(d is not None for d in dims):
+        return summary
+    layers = []
+    for layer, d in zip(summary.layers, dims, strict=False):
+        if d is not None and layer.output_shape is not None:
+            shape = list(layer.output_shape)
+            shape[d] = batch
+            layer = dataclasses.replace(layer, output_shape=tuple(shape))
+        layers.append(layer)
+    return dataclasses.replace(summary, layers=layers)
 
 
 def _layer_params(root: LayerInfo) -> dict[int, int | None]:
@@ -2200,16 +2349,17 @@ def _tensors(out: Any) -> list[T]:
     return []
 
 
-def read_models(reader: Any, facts: dict[str, Any]) -> ModelReport:
-    """The models of a script (section 1 of issue 3) and, when it can be had, the estimate."""
-    return ModelReading(reader, facts).run()
+def read_models(reader: Any, facts: dict[str, Any], memo: ModelMemo | None = None) -> ModelReport:
+    """The models of a script (section 1 of issue 3) and, when it can be had, the estimate.
+    With ``memo`` (the document's) the previous version's reading is reused when it holds."""
+    return ModelReading(reader, facts).run(memo)
 
 
-def attach_models(analysis: Any, reader: Any) -> None:
+def attach_models(analysis: Any, reader: Any, memo: ModelMemo | None = None) -> None:
     """Fill ``analysis.models``, ``params_total`` and ``memory`` / ``memory_reason`` (never
     raises: a failure here must not cost the user the rest of the analysis)."""
     try:
-        rep = read_models(reader, analysis.facts)
+        rep = read_models(reader, analysis.facts, memo)
     except (RecursionError, MemoryError):
         analysis.memory_reason = "the model code is nested too deeply to read"
         return

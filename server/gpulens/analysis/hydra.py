@@ -14,6 +14,7 @@ from typing import Any
 
 from gpulens.analysis import yamlite
 from gpulens.analysis.configs import MAX_CONFIG_BYTES
+from gpulens.analysis.modelcache import note_file
 from gpulens.analysis.symbols import Scope, dotted_target
 from gpulens.analysis.values import DictVal, Evaluator, SeqVal, V, span_of, unknown
 
@@ -30,6 +31,7 @@ def _decorator(fn: ast.FunctionDef | ast.AsyncFunctionDef, ev: Evaluator) -> ast
 
 
 def _read(path: str) -> Any:
+    note_file(path)
     if os.path.getsize(path) > MAX_CONFIG_BYTES:
         raise yamlite.YamlSubsetError("config too large")
     with open(path, encoding="utf-8") as fh:

@@ -35,6 +35,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from gpulens.analysis.modelcache import ModelMemo
 from gpulens.analysis.symbols import (
     Part,
     Scope,
@@ -173,6 +174,8 @@ class ParseCache:
     #: Merged runs of parts: id(first part) → (the parts, merged).
     _runs: dict[int, tuple[tuple[Part, ...], Part]] = field(default_factory=dict, repr=False)
     _seq: int = field(default=0, repr=False)
+    #: The last model reading and what it read (:mod:`gpulens.analysis.modelcache`).
+    models: ModelMemo = field(default_factory=ModelMemo, repr=False)
 
     # -- parsing ------------------------------------------------------------------------------
     def parse(self, text: str) -> ast.Module:
@@ -204,6 +207,7 @@ class ParseCache:
     def clear(self) -> None:
         self.text = None
         self.groups = []
+        self.models.clear()
 
     def _module(self) -> ast.Module:
         body: list[ast.stmt] = []

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpulens.analysis.modelcache import constructor_like
 from gpulens.analysis.symbols import Binding, Scope, SymbolTable, dotted_target
 from gpulens.analysis.values import (
     ClassVal,
@@ -2136,9 +2137,33 @@ def _returned(scope: Scope, var: str) -> bool:
     return False
 
 
-def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[Found]:
+def constructor_names(b: Builder) -> frozenset[str]:
+    """The names :func:`discover` follows assignments of calls to: layers, the module's classes
+    and functions, wrappers and loaders, torchvision constructors, imported classes. (Read
+    without recording: a reading's memo compares this set instead, see ``modelcache``.)"""
+    names = set(L.REGISTRY) | dict.keys(b.table.classes) | dict.keys(b.table.functions)
+    names |= _PASSTHROUGH_METHODS | _WRAPPERS | {"deepcopy", "getattr", "get_model"}
+    names |= torchvision_names()
+    names |= {n for n in dict.keys(b.table.imports) if n[:1].isupper()}  # models from other files
+    names |= _LOADERS
+    return frozenset(names)
+
+
+def torchvision_modules(b: Builder) -> set[str]:
+    """Local names bound to torchvision modules (``models``, ``tvm``)."""
+    return {k for k, v in dict.items(b.table.imports) if v.startswith("torchvision")}
+
+
+def discover(
+    b: Builder,
+    optimizer_calls: list[tuple[ast.Call, Scope]],
+    names: frozenset[str] | None = None,
+) -> list[Found]:
     """Models assigned at script level, which of them the optimizers train, which are moved to
-    the GPU and which are called."""
+    the GPU and which are called.
+
+    The search over every assignment of the script reads the symbol table directly (never
+    through a recording, see ``modelcache``): what it looks at is re-checked per statement."""
     found: list[Found] = []
     seen: dict[int, Found] = {}
     stack = [b.table.module]
@@ -2151,19 +2176,16 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
         stack.extend(sc.children)
     # calls that may build a model, by the name called (the evaluator's index of all calls)
     index = b.ev.call_index()
-    names = set(L.REGISTRY) | set(b.table.classes) | set(b.table.functions)
-    names |= _PASSTHROUGH_METHODS | _WRAPPERS | {"deepcopy", "getattr", "get_model"}
-    names |= torchvision_names()
-    names |= {n for n in b.table.imports if n[:1].isupper()}  # models from other files
-    names |= _LOADERS
+    if names is None:
+        names = constructor_names(b)
     cand: set[int] = set()
     for key in names:
-        for call, _s in index.get(key, ()):
+        for call, _s in dict.get(index, key, ()):
             cand.add(id(call))
-    tv_mods = {k for k, v in b.table.imports.items() if v.startswith("torchvision")}
-    for key, calls in index.items() if tv_mods else ():
+    tv_mods = torchvision_modules(b)
+    for key, calls in dict.items(index) if tv_mods else ():
         # constructor-like names (resnet50, fasterrcnn_resnet50_fpn) outside the table
-        if key in names or not key[:1].islower() or not any(c.isdigit() for c in key):
+        if key in names or not constructor_like(key):
             continue
         for call, _s in calls:
             fn_ = call.func
@@ -2178,7 +2200,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     for scope in scopes:
         if isinstance(scope.node, ast.ClassDef):
             continue
-        for var, bs in scope.bindings.items():
+        for var, bs in dict.items(scope.bindings):
             if "." in var or "[" in var or var == "<return>":
                 continue
             for bd in bs:
@@ -2251,7 +2273,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
                     o.trained = True
                     o.optimizer = o.optimizer or spec
     # moved to the GPU, called
-    names = {f.var for f in found}
+    model_vars = {f.var for f in found}
     for key in ("to", "cuda"):
         for call, _scope in index.get(key, ()):
             fn = call.func
@@ -2260,11 +2282,11 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
             root = fn.value
             while isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute):
                 root = root.func.value
-            if isinstance(root, ast.Name) and root.id in names:
+            if isinstance(root, ast.Name) and root.id in model_vars:
                 for f in found:
                     if f.var == root.id:
                         f.moved = True
-    for var in names:
+    for var in model_vars:
         if index.get(var):
             for f in found:
                 if f.var == var:
@@ -2278,7 +2300,7 @@ def discover(b: Builder, optimizer_calls: list[tuple[ast.Call, Scope]]) -> list[
     for key in ("fit", "Trainer", "SFTTrainer", "Seq2SeqTrainer"):
         for call, _scope in index.get(key, ()):
             for a in [*call.args, *(k.value for k in call.keywords if k.arg == "model")]:
-                if isinstance(a, ast.Name) and a.id in names:
+                if isinstance(a, ast.Name) and a.id in model_vars:
                     for f in found:
                         if f.var == a.id:
                             f.trained = True

@@ -217,8 +217,14 @@ class Reader:
         # Only calls named like something the reader cares about get a canonical name: the file
         # may hold thousands of calls, and this keeps the per-edit cost proportional to them.
         self.canon: list[tuple[ast.Call, Scope, str]] = []
+        imports = self.table.imports
         for key, lst in self.ev.call_index().items():
-            if key in INTERESTING or key.endswith("Loss"):
+            if (
+                key in INTERESTING
+                or key.endswith("Loss")
+                # `from torch.optim import AdamW as Opt`: named by what it imports
+                or (key in imports and imports[key].rsplit(".", 1)[-1] in INTERESTING)
+            ):
                 for call, scope in lst:
                     c = canonical(self.table, call.func)
                     if c is not None:
@@ -960,7 +966,7 @@ def _analyze(
         from gpulens.analysis.forward import attach_models
 
         batch_before = facts.get("batch_size")
-        attach_models(analysis, model_reader)
+        attach_models(analysis, model_reader, parse_cache.models if parse_cache else None)
         if analysis.facts.get("batch_size") is not batch_before:
             # no DataLoader: the batch size came from the model's input; count again with it
             analysis.iterations = compute_iterations(analysis.facts, plan)

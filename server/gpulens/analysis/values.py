@@ -472,6 +472,9 @@ class Evaluator:
         self.param_hook: Callable[[Evaluator, Scope, str], V | None] | None = None
         #: Where names unbound in this module are looked up (a config file sees the script).
         self.fallback: Callable[[str], V | None] | None = None
+        #: DataLoaders evaluate their batch size (the model reader, which only needs their
+        #: datasets, turns this off: its reading then does not depend on the batch size).
+        self.loader_batch = True
 
     # -- text helpers -----------------------------------------------------------------------
     def segment(self, node: ast.AST, limit: int = 80) -> str:
