@@ -370,14 +370,25 @@ def _run_check(options: argparse.Namespace, script_args: list[str]) -> int:
     return run_check(options, script_args, analyze_file=analyze_file)
 
 
+def _serve() -> int:
+    import gc
+
+    gc.disable()  # while the server's modules come in; its main() turns it back on
+    from gpulens.lsp.server import main as serve
+
+    serve()
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     own_args, script_args = _split_script_args(sys.argv[1:] if argv is None else argv)
+    if own_args == ["serve"]:
+        # The editors' command: the server at once, without building the parser (whose GPU
+        # options import the GPU check): the time to the first inlay hints counts.
+        return _serve()
     options = _build_parser().parse_args(own_args)
     if options.command == "serve":
-        from gpulens.lsp.server import main as serve
-
-        serve()
-        return EXIT_OK
+        return _serve()
     if options.command == "check":
         return _run_check(options, script_args)
     return _run_analyze(options, script_args)

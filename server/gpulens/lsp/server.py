@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -21,18 +21,25 @@ from pygls.uris import to_fs_path
 
 from gpulens import __version__
 from gpulens.lsp import hints as hint_render
-from gpulens.lsp import oom, textsync
-from gpulens.lsp.costs import MEMORY_KINDS
+from gpulens.lsp import textsync
 from gpulens.lsp.documents import INTERNAL_ERROR, DocumentManager, Inputs, View
-from gpulens.lsp.hovers import cost_hover_at, hover_markdown, mention_at
 from gpulens.lsp.launch import clear_cache as clear_launch_cache
 from gpulens.lsp.launch import launch_args
 from gpulens.lsp.positions import UTF8, UTF16, UTF32, byte_col_to_client
 from gpulens.lsp.settings import SECTION, Settings, effective_language, parse_settings
 
+if TYPE_CHECKING:
+    from gpulens.lsp import oom
+
+# What the first inlay hints do not need is imported where it is first used, so that it does
+# not delay them: the OOM check (``oom``: the fit estimate, NVML, the code fixes) runs after the
+# first hints are sent, hovers and code actions come later still.
+
 log = logging.getLogger("gpulens.lsp")
 
 DIAGNOSTIC_SOURCE = "gpulens"
+#: The command of the OOM code actions' "show the snippet" (``oom.SHOW_SNIPPET``, the same).
+SHOW_SNIPPET = "gpulens.showSnippet"
 
 
 def _analyze(source: str, **kwargs: Any) -> Any:
@@ -234,6 +241,8 @@ class GpulensServer(LanguageServer):
         extra: list[types.Diagnostic] = []
         try:
             check = await self.oom_check(view)
+            from gpulens.lsp import oom
+
             extra = oom.diagnostics(view, check, self.locale, self.encoding)
         except Exception:
             log.exception("OOM check of %s failed", uri)
@@ -265,12 +274,12 @@ class GpulensServer(LanguageServer):
 
     def report_gpu_setting(self) -> None:
         """An unknown ``gpulens.gpu`` card: say so once (the memory hover says it too)."""
-        from gpulens.lsp.gpu import choose_gpu
-
         value = self.settings.gpu
         if not value:
             self._gpu_warned = None
             return
+        from gpulens.lsp.gpu import choose_gpu
+
         choice = choose_gpu(value)
         if choice.error is None or self._gpu_warned == value:
             return
@@ -353,6 +362,7 @@ class GpulensServer(LanguageServer):
 
 
 def _oom_check(analysis: Any, settings: Settings) -> oom.OomCheck:
+    from gpulens.lsp import oom
     from gpulens.lsp.gpu import choose_gpu
 
     choice = choose_gpu(settings.gpu)
@@ -537,6 +547,10 @@ async def hover(ls: GpulensServer, params: types.HoverParams) -> types.Hover | N
     view = await ls.view(params.text_document.uri)
     if view is None:
         return None
+    from gpulens.lsp import oom
+    from gpulens.lsp.costs import MEMORY_KINDS
+    from gpulens.lsp.hovers import cost_hover_at, hover_markdown, mention_at
+
     pos = params.position
     mention = mention_at(view, pos.line, pos.character, ls.encoding)
     if mention is not None:
@@ -593,6 +607,8 @@ async def code_action(
     view = await ls.view(uri)
     if view is None:
         return None
+    from gpulens.lsp import oom
+
     codes = (oom.CODE_WARNING, oom.CODE_ERROR)
     ours = [
         d for d in params.context.diagnostics if d.source == DIAGNOSTIC_SOURCE and d.code in codes
@@ -610,7 +626,7 @@ async def code_action(
     return oom.code_actions(view, check, uri, ls.locale, ls.encoding, ours) or None
 
 
-@server.command(oom.SHOW_SNIPPET)
+@server.command(SHOW_SNIPPET)
 async def show_snippet(ls: GpulensServer, *args: Any) -> None:
     """A suggestion's code: opened beside the script when the client can show documents, else
     in a message."""
@@ -663,8 +679,13 @@ def _tune_gc() -> None:
     collector's reach (``gc.freeze``), and collect the young generation less often. An edit
     allocates tens of thousands of short-lived objects (AST nodes, the reader's values), which
     reference counting frees; with the default threshold (700) the collector ran many times per
-    edit, and every ~100 edits a full collection walked the whole heap."""
+    edit, and every ~100 edits a full collection walked the whole heap.
+
+    The entry points (``python -m gpulens.lsp``, ``gpulens serve``) turn the collector off
+    before importing this module (about 70 ms of the start-up went to collections walking the
+    freshly built lsprotocol classes); it is turned back on here."""
     import gc
 
     gc.freeze()  # no collection first: it would cost ~40 ms of the first answer
     gc.set_threshold(10_000, 20, 20)
+    gc.enable()
