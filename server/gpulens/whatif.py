@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Analysis
+from gpulens.estimate.fit import DEFAULT_BATCH_MARGIN
 
 #: GPU memory sizes the "largest batch that fits" line reports, in GiB (consumer 24 GB cards,
 #: A100/H100 80 GB).
 DEVICE_GIB: tuple[int, ...] = (24, 80)
-#: Headroom kept free on the device (fragmentation the static model does not see, other tensors
-#: the script keeps): the fraction passed to ``max_batch_size``.
-FIT_MARGIN = 0.1
+#: Headroom kept free on the device: the fraction passed to ``max_batch_size`` (the same as
+#: the fit check's, see ``gpulens.estimate.fit``).
+FIT_MARGIN = DEFAULT_BATCH_MARGIN
 #: The largest batch the search tries: beyond it the answer is "at least this many" (a tiny model
 #: on a big GPU), and nobody trains with a larger one.
 FIT_LIMIT = 1 << 16
@@ -142,19 +143,43 @@ def _compute(analysis: Analysis) -> WhatIf:
         if est is not None:
             out.append(Variant("amp_bf16", batch, "amp_bf16", est))
     fits: list[Fit] = []
-    from gpulens.estimate.memory import max_batch_size
-
     for gib in DEVICE_GIB:
         usable = (gib << 30) - int(memory.cuda_context)
         try:
-            best = max_batch_size(
-                base.model, usable, precision, base.optimizer, margin=FIT_MARGIN, limit=FIT_LIMIT
-            )
+            best = _max_batch(base, usable, precision)
         except _ERRORS:
             fits = []
             break
         fits.append(Fit(gib, best))
     return WhatIf(out, fits)
+
+
+#: Largest batches already searched, by the traces (identity; they are kept alive here, so
+#: their ids stay theirs), precision, optimizer and usable bytes. The search does not depend on
+#: the script's batch size, and a document's traces survive edits that cannot change them
+#: (``gpulens.analysis.modelcache``): typing a new batch size costs no search.
+_FITS: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+_FITS_SIZE = 64
+
+
+def _max_batch(base: _Baseline, usable: int, precision: str) -> int:
+    from gpulens.estimate.memory import max_batch_size
+
+    models = base.model if isinstance(base.model, list) else [base.model]
+    key = (tuple(id(m) for m in models), precision, repr(base.optimizer), usable)
+    with _LOCK:
+        hit = _FITS.get(key)
+        if hit is not None:
+            _FITS.move_to_end(key)
+            return hit[1]
+    best = max_batch_size(
+        base.model, usable, precision, base.optimizer, margin=FIT_MARGIN, limit=FIT_LIMIT
+    )
+    with _LOCK:
+        _FITS[key] = (models, best)
+        while len(_FITS) > _FITS_SIZE:
+            _FITS.popitem(last=False)
+    return best
 
 
 _CACHE: OrderedDict[int, tuple[weakref.ref[Analysis], WhatIf]] = OrderedDict()
