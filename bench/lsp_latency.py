@@ -128,16 +128,35 @@ CAPABILITIES: dict[str, Any] = {
     },
     "workspace": {"configuration": True, "inlayHint": {"refreshSupport": True}},
 }
+#: What VS Code (1.9x) says of inlay hints: it asks for a hint's tooltip when the pointer rests
+#: on the hint (``inlayHint/resolve``), so the hints themselves come without tooltips.
+VSCODE_INLAY_HINT: dict[str, Any] = {
+    "dynamicRegistration": True,
+    "resolveSupport": {
+        "properties": ["tooltip", "textEdits", "label.tooltip", "label.location", "label.command"]
+    },
+}
 
 
-def start(python: str, root: Path, command: list[str] | None = None) -> Client:
+def capabilities(client: str) -> dict[str, Any]:
+    """``minimal``: a client that wants every tooltip with the hints (the server then renders
+    them all on every edit); ``vscode``: VS Code's inlay-hint capabilities."""
+    caps = json.loads(json.dumps(CAPABILITIES))
+    if client == "vscode":
+        caps["textDocument"]["inlayHint"] = VSCODE_INLAY_HINT
+    return caps
+
+
+def start(
+    python: str, root: Path, command: list[str] | None = None, client_kind: str = "minimal"
+) -> Client:
     client = Client(command or [python, "-m", "gpulens.lsp"], cwd=str(root))
     client.request(
         "initialize",
         {
             "processId": os.getpid(),
             "rootUri": root.as_uri(),
-            "capabilities": CAPABILITIES,
+            "capabilities": capabilities(client_kind),
             "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}],
         },
     )
@@ -197,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=200)
     parser.add_argument("--spawns", type=int, default=5)
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument(
+        "--client",
+        choices=("vscode", "minimal"),
+        default="vscode",
+        help="the editor's inlay-hint capabilities: VS Code's (tooltips resolved when shown) or "
+        "a client that wants every tooltip with the hints",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
 
@@ -215,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ready: list[float] = []
     for _ in range(args.spawns):
         t0 = time.perf_counter()
-        client = start(args.python, root)
+        client = start(args.python, root, client_kind=args.client)
         ready.append(time.perf_counter() - t0)
         client.notify("textDocument/didOpen", open_params)
         result = client.request("textDocument/inlayHint", hint_params(uri, n_lines))
@@ -225,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
 
     # 2. edit → hints on one long-lived server.
-    client = start(args.python, root)
+    client = start(args.python, root, client_kind=args.client)
     client.notify("textDocument/didOpen", open_params)
     client.request("textDocument/inlayHint", hint_params(uri, n_lines))
     lines = text.split("\n")
@@ -372,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "script_lines": n_lines,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
+        "client": args.client,
         "spawn_to_initialized": summary(ready),
         "spawn_to_first_hints": summary(first),
         "edit_to_hints": summary(edit_times),
@@ -394,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"gpulens LSP latency, {n_lines}-line script, Python {results['python']}, "
-            f"{results['cpu_count']} CPUs"
+            f"{results['cpu_count']} CPUs, {args.client} client"
         )
         for key in (
             "spawn_to_initialized",

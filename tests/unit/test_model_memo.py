@@ -178,6 +178,12 @@ def test_a_batch_size_edit_reuses_the_reading_and_moves_the_shapes() -> None:
     text += "print(loss.item())\n"
     _check(cache, text)
     assert cache.models.hits == 3, cache.models.last_miss
+    # lines added below everything the models come from, then the batch size again
+    text += "\n\nprint('done')\n"
+    _check(cache, text)
+    got = _check(cache, text.replace("BATCH_SIZE = 48", "BATCH_SIZE = 16"))
+    assert cache.models.hits == 5, cache.models.last_miss
+    assert got.models[0].layers[0].output_shape == (16, 64)
 
 
 @pytest.mark.parametrize(

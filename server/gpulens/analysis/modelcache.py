@@ -386,8 +386,12 @@ class ModelMemo:
         value: Any,
     ) -> None:
         self.entry = _Entry(key, record, list(body), total_lines, value)
-        live = {id(st) for st in body}
-        self._summaries = {k: v for k, v in self._summaries.items() if k in live}
+        self._prune(body)
+
+    def _prune(self, body: list[ast.stmt]) -> None:
+        if len(self._summaries) > 2 * len(body) + 64:
+            live = {id(st) for st in body}
+            self._summaries = {k: v for k, v in self._summaries.items() if k in live}
 
     def reuse(self, key: tuple[Any, ...], body: list[ast.stmt], total_lines: int) -> Any | None:
         """The stored reading when it holds for this version (``key`` and ``body``), else
@@ -395,9 +399,12 @@ class ModelMemo:
         why = self._why_not(key, body, total_lines)
         if why is None:
             self.hits += 1
-            assert self.entry is not None
-            self.entry.body = list(body)
-            return self.entry.value
+            e = self.entry
+            assert e is not None
+            e.body = list(body)
+            e.total_lines = total_lines
+            self._prune(body)
+            return e.value
         self.misses += 1
         self.last_miss = why
         return None
