@@ -210,7 +210,8 @@ def main() -> int:
     import max_batch
 
     print()
-    print("\n".join(max_batch.report(max_batch.evaluate(Path(args.truth), 0.1), 0.1)))
+    margin = max_batch.DEFAULT_BATCH_MARGIN
+    print("\n".join(max_batch.report(max_batch.evaluate(Path(args.truth), margin), margin)))
     return 0
 
 

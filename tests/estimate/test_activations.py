@@ -374,3 +374,40 @@ def test_manual_attention_with_scale_and_mask(batch: int) -> None:
     prof = simulate(tb.finish(), batch, "fp32", device="cpu", inputs_require_grad=True)
     # torch keeps ~mask (a fresh bool tensor) where the trace has the mask itself: same bytes
     assert prof.saved_for_backward == expected
+
+
+# --- the largest dense-convolution and matmul outputs (they set reserved bytes, memory.py) ---
+
+
+@pytest.mark.parametrize(
+    ("kernel", "groups", "dense"),
+    [(3, 1, True), ((1, 3), 1, True), (1, 1, False), (3, 8, False), (3, 16, False)],
+)
+def test_largest_dense_conv_output(kernel: Any, groups: int, dense: bool) -> None:
+    """A convolution with groups 1 and a kernel of more than one element is dense (cuDNN's
+    workspace-hungry algorithms); 1x1 and grouped/depthwise ones are not. The tracked size is
+    the output torch makes for the same call."""
+    from gpulens.estimate.activations import Precision
+
+    pad = 1 if kernel == 3 else (0, 1) if kernel == (1, 3) else 0
+    cfg = {"padding": pad, "groups": groups}
+    seq = build("Sequential", (build("Conv2d", (16, 16, kernel), cfg), build("ReLU")))
+    prof = simulate(sequential_trace(seq, (16, 20, 20)), 4, Precision.parse("fp32"), train=True)
+    out = nn.Conv2d(16, 16, kernel, padding=pad, groups=groups)(torch.zeros(4, 16, 20, 20))
+    assert prof.uses_conv
+    assert prof.largest_dense_conv == (out.nbytes if dense else 0)
+    assert prof.largest_activation >= out.nbytes
+
+
+def test_largest_matmul_output_is_the_linear_output() -> None:
+    """Linear outputs count as matmul outputs; a conv's output does not."""
+    from gpulens.estimate.activations import Precision
+
+    seq = build("Sequential", (
+        build("Conv2d", (3, 8, 3), {"padding": 1}), build("Flatten"),
+        build("Linear", (8 * 10 * 10, 4096)), build("ReLU"), build("Linear", (4096, 10)),
+    ))  # fmt: skip
+    prof = simulate(sequential_trace(seq, (3, 10, 10)), 8, Precision.parse("fp32"), train=True)
+    ref = nn.Linear(800, 4096)(torch.zeros(8, 800))
+    assert prof.largest_matmul == ref.nbytes
+    assert prof.largest_dense_conv == 8 * 8 * 10 * 10 * 4

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 from gpulens.analysis import analyze
-from gpulens.estimate.fit import assess_analysis, assess_fit, usable_memory
+from gpulens.estimate.fit import (
+    DEFAULT_BATCH_MARGIN,
+    DEFAULT_WARN_RATIO,
+    assess_analysis,
+    assess_fit,
+    usable_memory,
+)
 from gpulens.estimate.memory import (
     MemoryEstimate,
     estimate_training_memory,
@@ -85,10 +91,18 @@ def test_largest_batch_keeps_the_margin() -> None:
     assert best is not None and best > 1
     at_best = estimate_training_memory(model, best, "fp32", "SGD")  # type: ignore[arg-type]
     above = estimate_training_memory(model, best + 1, "fp32", "SGD")  # type: ignore[arg-type]
-    assert at_best.peak_reserved <= report.usable * 0.9 < above.peak_reserved
-    # the suggested batch is one the same check does not warn about
-    assert assess_fit(at_best, card).status == "fits"
+    keep = 1 - DEFAULT_BATCH_MARGIN
+    assert at_best.peak_reserved <= report.usable * keep < above.peak_reserved
+    # the margin is not the warn threshold: the suggested batch fits, and may be "at risk"
+    assert report.margin == DEFAULT_BATCH_MARGIN < 1 - DEFAULT_WARN_RATIO
+    assert assess_fit(at_best, card).status in ("fits", "at_risk")
+    assert assess_fit(above, card).status in ("at_risk", "does_not_fit")
     assert report.hint is not None and f"{best:,}" in report.hint
+    assert f"under {keep:.0%} of usable memory" in report.hint
+    # an explicit margin is said as such
+    tenth = assess_fit(est, card, model=model, optimizer="SGD", margin=0.1)
+    assert tenth.hint is not None and "with 10% headroom" in tenth.hint
+    assert tenth.max_batch_size is not None and tenth.max_batch_size < best
     # a larger margin, a smaller batch; without the model, no answer
     smaller = assess_fit(est, card, model=model, optimizer="SGD", margin=0.3).max_batch_size
     assert smaller is not None and smaller < best

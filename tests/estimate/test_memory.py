@@ -260,8 +260,8 @@ def test_peak_breakdown_sums_to_peak(batch: int) -> None:
 
 
 def test_conv_reserved_scales_with_the_largest_activation() -> None:
-    """Convnets: reserved = allocated peak + CONV_FRAGMENT_BLOCKS largest activations (cuDNN
-    workspace and gradient churn); a no_grad forward strands fewer blocks."""
+    """Convnets: reserved = allocated peak + CONV_FRAGMENT_BLOCKS largest dense-conv outputs
+    (cuDNN workspace and gradient churn); a no_grad forward strands fewer blocks."""
     from gpulens.estimate.memory import CONV_EVAL_FRAGMENT_BLOCKS, CONV_FRAGMENT_BLOCKS
 
     for b in (32, 256):
@@ -296,3 +296,78 @@ def test_model_costs_largest_activation_sets_fragmentation() -> None:
 
     tv = torchvision_costs("resnet18")
     assert tv is not None and tv.largest_activation_per_sample == 64 * 112 * 112 * 4
+
+
+def _expand_net(kernel: int) -> object:
+    """A 3x3 stem, then an expansion to 4x the channels by a conv of ``kernel``: the largest
+    tensor is the expansion's output either way."""
+    pad = kernel // 2
+    return sequential_trace(build("Sequential", (
+        build("Conv2d", (3, 16, 3), {"padding": 1}), build("ReLU"),
+        build("Conv2d", (16, 64, kernel), {"padding": pad}), build("ReLU"),
+        build("AdaptiveAvgPool2d", (1,)), build("Flatten"), build("Linear", (64, 10)),
+    )), (3, 32, 32))  # fmt: skip
+
+
+def test_dense_conv_outputs_set_the_fragmentation() -> None:
+    """The stranded blocks follow the largest output of a dense convolution: a net whose
+    largest tensor comes from a 1x1 convolution (no cuDNN workspace churn) strands blocks of
+    its 3x3 stem's output, a smaller amount than the same net with a 3x3 expansion."""
+    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS
+
+    b = 256
+    pw = estimate_training_memory(_expand_net(1), b, "fp32", "SGD")
+    dense = estimate_training_memory(_expand_net(3), b, "fp32", "SGD")
+    stem = 16 * 32 * 32 * 4 * b
+    expansion = 64 * 32 * 32 * 4 * b
+    pw_extra = pw.peak_reserved - pw.peak_allocated
+    dense_extra = dense.peak_reserved - dense.peak_allocated
+    assert CONV_FRAGMENT_BLOCKS * stem <= pw_extra < CONV_FRAGMENT_BLOCKS * stem + 2 * MIB
+    assert CONV_FRAGMENT_BLOCKS * expansion <= dense_extra
+    assert dense_extra < CONV_FRAGMENT_BLOCKS * expansion + 2 * MIB
+
+
+def test_model_costs_dense_conv_and_matmul_figures() -> None:
+    """A table model with its dense-conv and Linear figures: 6 blocks of the former, 2 of the
+    latter; without the dense figure the largest activation stands in (conservative)."""
+    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS, CONV_MATMUL_BLOCKS
+
+    args = ("net", 1_000_000, 1_000_000, 0, 400_000, 12_288, 1000)
+    figures = {"largest_activation_per_sample": 100_000, "largest_dense_conv_per_sample": 20_000}
+    full = ModelCosts(*args, **figures, largest_matmul_per_sample=100_000)  # type: ignore[arg-type]
+    no_mm = ModelCosts(*args, **figures, largest_matmul_per_sample=0)  # type: ignore[arg-type]
+    older = ModelCosts(*args, largest_activation_per_sample=100_000)
+    n = 1000
+
+    def extra(m: ModelCosts) -> int:
+        e = estimate_training_memory(m, n, "fp32", "SGD")
+        return e.peak_reserved - e.peak_allocated
+
+    want = CONV_FRAGMENT_BLOCKS * 20_000 * n
+    assert want <= extra(no_mm) < want + 2 * MIB
+    want += CONV_MATMUL_BLOCKS * 100_000 * n
+    assert want <= extra(full) < want + 2 * MIB
+    assert extra(older) >= CONV_FRAGMENT_BLOCKS * 100_000 * n > extra(no_mm)
+
+
+def test_torchvision_table_dense_conv_and_linear_figures() -> None:
+    """The table's per-model figures: the largest dense-conv output is at most the largest
+    activation; resnet18's is its 64x112x112 stem, convnext_tiny's largest tensor is a Linear's
+    (its convolutions are a 4x4 patchify stem and depthwise 7x7), efficientnet_b0's a 1x1
+    convolution's (neither the dense nor the Linear figure)."""
+    from gpulens.estimate.torchvision_models import lookup_model, model_names
+
+    for name in model_names():
+        m = lookup_model(name)
+        assert m is not None
+        if m.largest_dense_conv_bytes_per_sample:
+            assert m.largest_dense_conv_bytes_per_sample <= m.largest_activation_bytes_per_sample
+        if m.largest_linear_bytes_per_sample is not None:
+            assert m.largest_linear_bytes_per_sample <= m.largest_activation_bytes_per_sample
+    r18, cnx, eff = (lookup_model(n) for n in ("resnet18", "convnext_tiny", "efficientnet_b0"))
+    assert r18 is not None and cnx is not None and eff is not None
+    assert r18.largest_dense_conv_bytes_per_sample == 64 * 112 * 112 * 4
+    assert cnx.largest_linear_bytes_per_sample == cnx.largest_activation_bytes_per_sample
+    assert cnx.largest_dense_conv_bytes_per_sample == 96 * 56 * 56 * 4
+    assert eff.largest_dense_conv_bytes_per_sample == 32 * 112 * 112 * 4
+    assert eff.largest_linear_bytes_per_sample == 1000 * 4

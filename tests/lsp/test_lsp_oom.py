@@ -247,7 +247,7 @@ async def test_gpu_in_memory_hover(client: LanguageClient) -> None:
     assert "#### Target GPU: T4" in text
     assert "from `gpulens.gpu` = `T4`" in text
     assert "does not fit" in text
-    assert "Largest batch that fits (under 90% of usable memory): **" in text
+    assert "Largest batch that fits (under 97% of usable memory): **" in text
     # before the concept's meaning
     assert text.index("Target GPU") < text.index("\n---\n")
 

@@ -200,9 +200,11 @@ def test_compute_fixes_titles_and_applied_text() -> None:
     assert best is not None and 0 < best < 61440
     new = fixes.apply_edits(BIG, found["batch_size"].edits)
     assert f"BATCH_SIZE = {best}\n" in new
-    # the fixed script fits: its own check no longer warns
+    # the fixed script fits, within the suggestion's headroom (fit.DEFAULT_BATCH_MARGIN: it may
+    # sit above the 90% warn ratio, "at risk" but not "does not fit")
     fixed = oom.assess(analyze(new), choose_gpu("T4"), 0.9, 1.0)
-    assert fixed.report is not None and fixed.report.status == "fits"
+    assert fixed.report is not None and fixed.report.status in ("fits", "at_risk")
+    assert fixed.report.usage_ratio <= 1 - fixed.report.margin
     # bf16: the title's "after" is the estimate of the same script under autocast
     assert check.bf16 is not None and check.bf16.precision == "amp_bf16"
     assert check.bf16.needed < check.report.needed

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.estimate.graph import DTYPE_BYTES, Call, ForwardTrace, TensorNode
+from gpulens.estimate.shapes import CatalogError
 
 __all__ = [
     "FP32_OPS",
@@ -164,6 +165,7 @@ class OpCost:
     stops_grad: bool = False  # detach(), sign(), argmax(): no gradient flows back through it
     matmul: bool = False
     conv: bool = False
+    dense_conv: bool = False  # a cuDNN convolution with a real workspace (see _conv)
     known: bool = True
 
 
@@ -233,11 +235,38 @@ def _bilinear(call: Call, ctx: _Ctx) -> OpCost:
 CONV_WORKSPACE_FACTOR = 1.0
 
 
+def _is_dense_conv(call: Call) -> bool:
+    """A convolution that mixes channels over a spatial window (``groups == 1``, a kernel of
+    more than one element): cuDNN runs it with the workspace-hungry algorithms (implicit GEMM
+    with precomputed indices, FFT, Winograd), whose workspaces and their gradients' buffers are
+    what fragments a convnet's cache (see ``memory._reserved``). Depthwise (``groups > 1``) and
+    1x1 convolutions run as direct kernels or a plain GEMM with little or no workspace. Unknown
+    arguments count as dense (the conservative side)."""
+    try:
+        groups = _arg(call, "groups", 1)
+        kernel = _arg(call, "kernel_size", None)
+    except CatalogError:  # an argument not known statically: assume dense
+        return True
+    if isinstance(groups, int) and groups > 1:
+        return False
+    if kernel is None:
+        return True
+    ks = kernel if isinstance(kernel, (tuple, list)) else (kernel,)
+    if all(isinstance(k, int) for k in ks):
+        n = 1
+        for k in ks:
+            n *= k
+        return n > 1
+    return True
+
+
 def _conv(call: Call, ctx: _Ctx) -> OpCost:
     io = ctx.numel(call.inputs[0]) + ctx.numel(call.outputs[0])
     elem = ctx.prec.autocast_bytes or ctx.prec.float_bytes
     ws = int(CONV_WORKSPACE_FACTOR * io * elem)
-    return OpCost(saves_inputs=(0,), conv=True, fwd_temp=ws, bwd_temp=ws)
+    return OpCost(
+        saves_inputs=(0,), conv=True, dense_conv=_is_dense_conv(call), fwd_temp=ws, bwd_temp=ws
+    )
 
 
 def _batchnorm(call: Call, ctx: _Ctx) -> OpCost:
@@ -563,6 +592,8 @@ class StepProfile:
     param_grads: int = 0
     autocast_weight_copies: int = 0
     largest_activation: int = 0
+    largest_dense_conv: int = 0  # bytes of the largest output of a dense convolution
+    largest_matmul: int = 0  # bytes of the largest output of a matmul (Linear, bmm, RNN)
     uses_matmul: bool = False
     uses_conv: bool = False
     unknown_ops: list[str] = field(default_factory=list)
@@ -743,7 +774,7 @@ def _walk(
     eval_peak = live
     fwd_peak = 0
     fwd_at = bwd_at = -1
-    largest = 0
+    largest = largest_dense = largest_mm = 0
     cast_compute: dict[int, int] = {}  # call -> element size its autocast-cast inputs got
     uses_matmul = uses_conv = False
 
@@ -883,9 +914,15 @@ def _walk(
                 ev.append((r, 0))
         if step_new > largest:
             largest = step_new
+        if cost.dense_conv and step_new > largest_dense:
+            largest_dense = step_new
+        if cost.matmul and not cost.conv and step_new > largest_mm:
+            largest_mm = step_new
 
     prof.fwd_peak = fwd_peak
     prof.largest_activation = largest
+    prof.largest_dense_conv = largest_dense
+    prof.largest_matmul = largest_mm
     prof.uses_matmul, prof.uses_conv = uses_matmul, uses_conv
     if fwd_at >= 0:
         prof.fwd_peak_at = _label(calls[fwd_at], fwd_at)

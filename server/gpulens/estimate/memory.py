@@ -69,11 +69,13 @@ CUBLAS_WORKSPACE_EXTRA = 1 * MIB
 _ROUND = 512
 EVAL_LIVE_FRACTION = 0.09
 # Fragmentation of the caching allocator (see _reserved): cached blocks stranded per byte of the
-# largest activation in a convolution net's step (top of the 1.7-6.5 range measured on an H200),
-# and the share of the transient bytes for nets without convolutions.
-CONV_FRAGMENT_BLOCKS = 6.5
+# largest dense-convolution output in a convolution net's step (the middle of the 4.4-6.5 range
+# measured on an H200), in its no_grad forward, per byte of the largest matmul output beside the
+# convolutions, and per byte of the largest activation's segment in nets without convolutions.
+CONV_FRAGMENT_BLOCKS = 6.0
 CONV_EVAL_FRAGMENT_BLOCKS = 1.5
-NON_CONV_FRAGMENTATION = 0.05
+CONV_MATMUL_BLOCKS = 2.0
+NON_CONV_BLOCKS = 0.5
 _SMALL = 1 * MIB
 _MID = 10 * MIB
 
@@ -208,7 +210,9 @@ class ModelCosts:
     ``saved_bytes_per_sample`` includes the input batch, as measured with saved_tensors_hooks;
     ``output_elems_per_sample`` is the logits' size (cross-entropy keeps log-softmax of it);
     ``largest_activation_per_sample`` the largest tensor one op creates (bytes per sample, 0 if
-    unknown), which sets the caching allocator's fragmentation (see ``_reserved``).
+    unknown), ``largest_dense_conv_per_sample`` the largest output of a dense convolution
+    (groups 1, a kernel of more than one element; 0 if unknown): they set the caching
+    allocator's fragmentation (see ``_reserved``).
     """
 
     name: str
@@ -223,6 +227,8 @@ class ModelCosts:
     uses_conv: bool = True
     matmul_weight_fraction: float = 1.0
     largest_activation_per_sample: int = 0
+    largest_dense_conv_per_sample: int = 0
+    largest_matmul_per_sample: int | None = None
 
 
 def torchvision_costs(
@@ -253,6 +259,12 @@ def torchvision_costs(
         input_bytes_per_sample=c * h * w * 4,
         output_elems_per_sample=classes,
         largest_activation_per_sample=int(m.largest_activation_bytes_per_sample * ratio),
+        largest_dense_conv_per_sample=int(m.largest_dense_conv_bytes_per_sample * ratio),
+        largest_matmul_per_sample=(
+            None
+            if m.largest_linear_bytes_per_sample is None
+            else int(m.largest_linear_bytes_per_sample * (1.0 if m.fixed_input_size else ratio))
+        ),
     )
 
 
@@ -394,6 +406,16 @@ def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Par
     p.held_after_backward = inputs + logits
     p.uses_matmul, p.uses_conv = m.uses_matmul, m.uses_conv
     p.largest_activation = int(m.largest_activation_per_sample * batch * scale)
+    # a table without the dense-convolution figure: its largest activation stands in (the
+    # conservative side: it is at least as large)
+    dense = m.largest_dense_conv_per_sample or (
+        m.largest_activation_per_sample if m.uses_conv else 0
+    )
+    p.largest_dense_conv = int(dense * batch * scale)
+    mm = m.largest_matmul_per_sample
+    if mm is None:  # unknown: whatever is larger than the dense convolutions' outputs
+        mm = max(0, m.largest_activation_per_sample - dense)
+    p.largest_matmul = int(mm * batch * scale)
     why = "activations from the model's measured totals, not a per-layer walk"
     return _Part(weights, trainable, m.param_tensors, p, True, [why])
 
@@ -603,27 +625,36 @@ def _reserved(
     """Reserved bytes: the allocated peak rounded to segments, plus the blocks the caching
     allocator holds but cannot hand out at the peak.
 
-    Convolution nets: cuDNN requests a workspace of about input + output bytes at every
-    convolution, forward and backward (twice there: data and weight gradients), and backward
-    asks for activation-gradient buffers; all of them are large-pool blocks (over 10 MiB at
-    training batches: their own segments, sized to the request) of sizes that differ from the
-    freed activations'. Best-fit reuse splits the bigger cached blocks for the smaller
-    requests, so the stranded bytes grow with the largest tensor the step handles, not with
-    the total: a whole number of largest-activation blocks. gpu-truth (measured on an H200),
-    reserved minus allocated per sample over the largest activation per sample: cifar_cnn
-    6.1-6.5, resnet18 5.6, resnet50 5.9, densenet121 5.8, conv1d 5.3, vgg11 4.4,
-    mobilenet_v3_small 4.4, convnext_tiny 3.3, tiny_unet 3.2, efficientnet_b0 1.7 (ViT-B/16,
-    one patch conv: 2.1). Which of those a new net lands on depends on cuDNN's run-time
-    algorithm choice, which a static estimate cannot see; :data:`CONV_FRAGMENT_BLOCKS` takes the
-    top of the range so that a batch predicted to fit does fit (the estimate is conservative
-    by up to ~25% of the batch for the nets at the bottom of it). A no_grad forward has no
-    backward workspaces or gradients: :data:`CONV_EVAL_FRAGMENT_BLOCKS` (gpu-truth eval rows:
-    resnet50 0.9 fp32 / 1.5 fp16, ViT-B/16 1.2).
+    Convolution nets: cuDNN runs a dense convolution (groups 1, a kernel of more than one
+    element) with workspace-hungry algorithms (implicit GEMM with precomputed indices, FFT,
+    Winograd) and asks for a workspace of about input + output bytes at every such convolution,
+    forward and backward (twice there: data and weight gradients); backward also asks for
+    activation-gradient buffers. All are large-pool blocks (over 10 MiB at training batches:
+    their own segments, sized to the request) of sizes that differ from the freed activations',
+    so best-fit reuse splits bigger cached blocks for smaller requests and strands a whole
+    number of blocks of the largest such tensor: the stranded bytes grow with the largest
+    output of a dense convolution, not with the total. Depthwise and 1x1 convolutions run as
+    direct kernels or one GEMM with little workspace and add no such churn. gpu-truth (measured
+    on an H200), reserved minus allocated per sample over the largest dense-conv output per
+    sample: cifar_cnn 6.1-6.5, tiny_unet 6.4, densenet121 5.8, resnet50 5.9, resnet18 5.6,
+    conv1d 5.4, efficientnet_b0 5.0, mobilenet_v3_small 4.5, vgg11 4.4 (over the largest
+    activation of any op, efficientnet_b0 was 1.7 and convnext_tiny 3.3: their largest tensors
+    come from 1x1 convolutions and Linear layers). :data:`CONV_FRAGMENT_BLOCKS` is the middle
+    of that range. A no_grad forward has no backward workspaces or gradients:
+    :data:`CONV_EVAL_FRAGMENT_BLOCKS` (gpu-truth eval rows: resnet50 0.9 fp32 / 1.5 fp16,
+    ViT-B/16 1.2). A convnet that also runs Linear layers on its feature maps strands blocks of
+    their outputs too (cuBLAS on a reshaped 4-D input, with LayerNorm and permute copies
+    around it): :data:`CONV_MATMUL_BLOCKS` of the largest matmul output (convnext_tiny's
+    channels-last MLP: 2.8 left over after the convolutions' term; ViT-B/16's MLP: 0.7; 2 keeps
+    the net with Linear-heavy blocks from being over-promised).
 
-    Other nets (matmul, RNN): one extra largest-activation segment and 5% of the step's
-    transient bytes (gpu-truth transformers and RNNs reserve 0.9-1.15x their allocated
-    slope)."""
+    Other nets (matmul, RNN): :data:`NON_CONV_BLOCKS` x the largest activation's segment.
+    gpu-truth, (reserved - allocated) slope over the largest activation (the logits) per
+    sample: encoder_lm d256 0.73, lstm_lm 0.76, and 0 for encoder_lm d512, its checkpointed
+    variant and the GRU (their reserved line grows slower than the allocated one: the cached
+    blocks of the smaller batch are reused); 0.5 is the middle."""
     largest = max((pr.largest_activation for pr in profs), default=0)
+    dense = max((pr.largest_dense_conv for pr in profs), default=0)
     transient = max(0, peak - base)
     if uses_conv and largest == 0 and transient:
         # a model known by totals without its largest activation (older table): the coarse
@@ -633,19 +664,22 @@ def _reserved(
             "allocated peak in 2 MiB segments + 45% of the step's transient bytes "
             "(convolutions fragment the cache; the model's largest activation is unknown)"
         )
-    if uses_conv:
+    if uses_conv and dense:
         blocks = CONV_FRAGMENT_BLOCKS if train else CONV_EVAL_FRAGMENT_BLOCKS
-        extra = int(blocks * largest)
+        extra = int(blocks * dense)
+        mm = max((pr.largest_matmul for pr in profs), default=0)
+        other = int(CONV_MATMUL_BLOCKS * mm) if train else 0
+        extra += other
         return _round(peak + extra, 2 * MIB), (
-            f"allocated peak in 2 MiB segments + {blocks:g} blocks of the largest activation "
-            "(cuDNN workspaces and gradients of other sizes strand cached blocks; the top of "
-            "the range measured on an H200)"
+            f"allocated peak in 2 MiB segments + {blocks:g} blocks of the largest output of a "
+            "dense convolution (cuDNN workspaces and gradients of other sizes strand cached "
+            "blocks; the middle of the range measured on an H200)"
+            + (f" + {CONV_MATMUL_BLOCKS:g} blocks of the largest matmul output" if other else "")
         )
-    extra = _segment(largest) + int(transient * NON_CONV_FRAGMENTATION)
+    extra = int(NON_CONV_BLOCKS * _segment(largest))
     return _round(peak + extra, 2 * MIB), (
-        "allocated peak in 2 MiB segments + the largest activation's segment "
-        f"+ {int(NON_CONV_FRAGMENTATION * 100)}% of the step's transient bytes "
-        "(little fragmentation)"
+        f"allocated peak in 2 MiB segments + {NON_CONV_BLOCKS:g} x the largest activation's "
+        "segment (little fragmentation without convolutions, measured on an H200)"
     )
 
 
@@ -792,13 +826,14 @@ def max_batch_size(
     precision: str = "fp32",
     optimizer: Mapping[str, Any] | OptimizerSpec | str | Sequence[Any] | None = "Adam",
     *,
-    margin: float = 0.1,
+    margin: float = 0.03,
     limit: int = 1 << 20,
     use_reserved: bool = True,
 ) -> int:
     """The largest batch whose peak (reserved by default: what must fit on the device, minus
     nothing for the context, which ``usable_bytes`` should already exclude) stays within
-    ``usable_bytes * (1 - margin)``. Memory grows linearly with the batch, so bisection over
+    ``usable_bytes * (1 - margin)`` (the default is ``fit.DEFAULT_BATCH_MARGIN``, 3%: see
+    ``gpulens.estimate.fit``). Memory grows linearly with the batch, so bisection over
     the step walk is exact for the model; 0 when even batch 1 does not fit."""
     budget = int(usable_bytes * (1.0 - margin))
 

@@ -44,6 +44,12 @@ class TorchvisionModel:
     output_bytes_per_sample: int
     # the largest tensor one op of the forward creates, per sample (0 in tables predating it)
     largest_activation_bytes_per_sample: int = 0
+    # the largest output of a dense convolution (groups 1, kernel over one element), per sample
+    # (0: none, or a table predating it)
+    largest_dense_conv_bytes_per_sample: int = 0
+    # the largest output of a Linear (or attention's input projection), per sample (None: not
+    # measured)
+    largest_linear_bytes_per_sample: int | None = None
 
     def params_for(self, num_classes: int) -> int | None:
         """Parameters of ``models.<name>(num_classes=...)``; None if not linear in classes."""
@@ -80,6 +86,14 @@ def _models() -> dict[str, TorchvisionModel]:
             output_bytes_per_sample=int(e["output_bytes_per_sample"]),
             largest_activation_bytes_per_sample=int(
                 e.get("largest_activation_bytes_per_sample", 0)
+            ),
+            largest_dense_conv_bytes_per_sample=int(
+                e.get("largest_dense_conv_bytes_per_sample", 0)
+            ),
+            largest_linear_bytes_per_sample=(
+                None
+                if e.get("largest_linear_bytes_per_sample") is None
+                else int(e["largest_linear_bytes_per_sample"])
             ),
         )
     return out

@@ -215,7 +215,7 @@ def _message(check: OomCheck, locale: str) -> str:
         )
         hint = None
         if report.max_batch_size is not None:
-            warn = f"{report.warn_ratio:.0%}"
+            warn = f"{1 - report.margin:.0%}"
             hint = (
                 text("hover_max_none", locale, warn=warn).rstrip("。")
                 if report.max_batch_size == 0
@@ -462,7 +462,7 @@ def hover_lines(check: OomCheck, locale: str) -> list[str]:
             status=text(report.status, locale),
         ),
     ]
-    warn = f"{report.warn_ratio:.0%}"
+    warn = f"{1 - report.margin:.0%}"
     if report.max_batch_size is not None:
         lines.append("")
         if report.max_batch_size == 0:

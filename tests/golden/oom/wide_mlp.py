@@ -1,11 +1,11 @@
 # ruff: noqa  (a training script as users write them: golden-test input, not project code)
-"""Golden fixture for the OOM check: 8 residual MLP blocks, batch 61,440 (about 20 GiB)."""
+"""Golden fixture for the OOM check: 8 residual MLP blocks, batch 66,560 (about 21 GiB)."""
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-BATCH_SIZE = 61440
+BATCH_SIZE = 66560
 EPOCHS = 3
 
 dataset = TensorDataset(torch.randn(500_000, 1024), torch.randint(0, 10, (500_000,)))
