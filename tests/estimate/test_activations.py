@@ -208,6 +208,26 @@ def test_lstm_rule_is_cuda_only() -> None:
     assert simulate(trace, 2, "fp32", device="cuda").unknown_ops == []
 
 
+def test_rnn_backward_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuDNN's RNN backward workspace is transient at the RNN's backward: it raises that
+    phase's peak by RNN_BWD_WORKSPACE_PER_STEP x hidden per (direction, step, sample), and
+    leaves the forward and what is saved alone."""
+    from gpulens.estimate import activations
+
+    kw = {"batch_first": True, "bidirectional": True}
+
+    def trace() -> Any:  # a fresh trace each time: simulate caches per trace
+        return sequential_trace([build("GRU", (64, 128), kw)], (50, 64), loss=None)
+
+    want = int(activations.RNN_BWD_WORKSPACE_PER_STEP * 128 * 2 * 50 * 32 * 4)
+    assert want > 0
+    with_ws = simulate(trace(), 32, "fp32", device="cuda")
+    monkeypatch.setattr(activations, "RNN_BWD_WORKSPACE_PER_STEP", 0.0)
+    without = simulate(trace(), 32, "fp32", device="cuda")
+    assert with_ws.bwd_peak - without.bwd_peak == want
+    assert with_ws.fwd_peak == without.fwd_peak and with_ws.saved == without.saved
+
+
 @pytest.mark.parametrize(("batch", "norm_first"), [(2, False), (3, True)])
 def test_transformer_encoder_layer_expansion(batch: int, norm_first: bool) -> None:
     """The builder's expansion of nn.TransformerEncoderLayer (training, dropout 0) keeps the
