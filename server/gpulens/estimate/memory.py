@@ -641,12 +641,12 @@ def _reserved(
     activation of any op, efficientnet_b0 was 1.7 and convnext_tiny 3.3: their largest tensors
     come from 1x1 convolutions and Linear layers). :data:`CONV_FRAGMENT_BLOCKS` is the middle
     of that range. A no_grad forward has no backward workspaces or gradients:
-    :data:`CONV_EVAL_FRAGMENT_BLOCKS` (gpu-truth eval rows: resnet50 0.9 fp32 / 1.5 fp16,
-    ViT-B/16 1.2). A convnet that also runs Linear layers on its feature maps strands blocks of
-    their outputs too (cuBLAS on a reshaped 4-D input, with LayerNorm and permute copies
-    around it): :data:`CONV_MATMUL_BLOCKS` of the largest matmul output (convnext_tiny's
-    channels-last MLP: 2.8 left over after the convolutions' term; ViT-B/16's MLP: 0.7; 2 keeps
-    the net with Linear-heavy blocks from being over-promised).
+    :data:`CONV_EVAL_FRAGMENT_BLOCKS` of the largest activation of any op (gpu-truth eval rows:
+    resnet50 0.9 fp32 / 1.5 fp16, ViT-B/16 1.2). A convnet that also runs Linear layers on its
+    feature maps strands blocks of their outputs too (cuBLAS on a reshaped 4-D input, with
+    LayerNorm and permute copies around it): :data:`CONV_MATMUL_BLOCKS` of the largest matmul
+    output (convnext_tiny's channels-last MLP: 2.8 left over after the convolutions' term;
+    ViT-B/16's MLP: 0.7; 2 keeps Linear-heavy convnets from being over-promised).
 
     Other nets (matmul, RNN): :data:`NON_CONV_BLOCKS` x the largest activation's segment.
     gpu-truth, (reserved - allocated) slope over the largest activation (the logits) per
@@ -664,16 +664,21 @@ def _reserved(
             "allocated peak in 2 MiB segments + 45% of the step's transient bytes "
             "(convolutions fragment the cache; the model's largest activation is unknown)"
         )
+    if uses_conv and not train:
+        extra = int(CONV_EVAL_FRAGMENT_BLOCKS * largest)
+        return _round(peak + extra, 2 * MIB), (
+            f"allocated peak in 2 MiB segments + {CONV_EVAL_FRAGMENT_BLOCKS:g} blocks of the "
+            "largest activation (a no_grad forward's conv workspaces, measured on an H200)"
+        )
     if uses_conv and dense:
-        blocks = CONV_FRAGMENT_BLOCKS if train else CONV_EVAL_FRAGMENT_BLOCKS
-        extra = int(blocks * dense)
+        extra = int(CONV_FRAGMENT_BLOCKS * dense)
         mm = max((pr.largest_matmul for pr in profs), default=0)
-        other = int(CONV_MATMUL_BLOCKS * mm) if train else 0
+        other = int(CONV_MATMUL_BLOCKS * mm)
         extra += other
         return _round(peak + extra, 2 * MIB), (
-            f"allocated peak in 2 MiB segments + {blocks:g} blocks of the largest output of a "
-            "dense convolution (cuDNN workspaces and gradients of other sizes strand cached "
-            "blocks; the middle of the range measured on an H200)"
+            f"allocated peak in 2 MiB segments + {CONV_FRAGMENT_BLOCKS:g} blocks of the largest "
+            "output of a dense convolution (cuDNN workspaces and gradients of other sizes strand "
+            "cached blocks; the middle of the range measured on an H200)"
             + (f" + {CONV_MATMUL_BLOCKS:g} blocks of the largest matmul output" if other else "")
         )
     extra = int(NON_CONV_BLOCKS * _segment(largest))
