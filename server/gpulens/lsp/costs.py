@@ -33,6 +33,7 @@ from gpulens.lsp.memory_texts import (
     text,
 )
 from gpulens.lsp.positions import byte_col_to_client
+from gpulens.lsp.reasons_zh import localize, to_zh
 from gpulens.lsp.settings import Settings
 from gpulens.units import fmt_bytes, fmt_int, fmt_names, fmt_params, fmt_ratio, fmt_shape
 
@@ -318,9 +319,12 @@ def memory_hint(view: View, locale: str, encoding: str) -> Hint | None:
 
 
 def _how(memory: Any, term: str, locale: str) -> str:
-    if locale == "zh-cn":
-        return TERM_HOW_ZH.get(term, "")
     how: dict[str, str] = memory.how or {}
+    if locale == "zh-cn":
+        # The estimator's own words with its numbers, in Chinese; the general explanation when
+        # some of them are not in the phrase table.
+        said = how.get(term)
+        return escape((to_zh(said) if said else None) or TERM_HOW_ZH.get(term, ""))
     return escape(how.get(term) or TERM_HOW_EN.get(term, ""))
 
 
@@ -419,7 +423,7 @@ def advice_lines(analysis: Analysis, memory: Any, locale: str) -> list[str]:
 
 
 def _missing_lines(analysis: Analysis, reasons: Iterable[str], locale: str) -> list[str]:
-    lines = [f"- {escape(r)}" for r in reasons if r]
+    lines = [f"- {escape(localize(r, locale))}" for r in reasons if r]
     words = " ".join(reasons).lower()
     supply: list[str] = []
     batch = analysis.facts.get("batch_size")
@@ -490,7 +494,7 @@ def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
     if fits:
         lines += ["", fits]
     lines += ["", *memory_table(memory, locale), ""]
-    phase = text("peak_phase", locale, phase=escape(str(memory.peak_phase)))
+    phase = text("peak_phase", locale, phase=escape(localize(str(memory.peak_phase), locale)))
     lines.append(text("not_sum", locale) + ("" if locale == "zh-cn" else " ") + phase)
     lines += ["", text("tier", locale)]
     if not memory.complete or memory.reasons:
@@ -559,7 +563,7 @@ def model_summary_lines(analysis: Analysis, model: ModelSummary, locale: str) ->
             ),
         ]
     if model.reason:
-        lines += ["", f"_{escape(model.reason)}_"]
+        lines += ["", f"_{escape(localize(model.reason, locale))}_"]
     if not model.trained:
         lines += ["", text("model_not_trained", locale)]
     return lines
@@ -611,7 +615,8 @@ def layer_markdown(group: LayerGroup, locale: str) -> str:
     else:
         reason = group.layers[-1][1].reason
         if reason:
-            lines += ["", text("layer_shape_unknown", locale, reason=escape(reason))]
+            reason = escape(localize(reason, locale))
+            lines += ["", text("layer_shape_unknown", locale, reason=reason)]
     lines += ["", text("in_model", locale, name=escape(model.name))]
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from gpulens.lsp.markdown import (
     unknown_help,
 )
 from gpulens.lsp.positions import byte_col_to_client
+from gpulens.lsp.reasons_zh import localize
 from gpulens.lsp.settings import Settings
 
 PER_EPOCH_KINDS = ("batch_size",)
@@ -105,7 +106,7 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
         if focus == "total" and it.per_epoch is not None:
             missing = [n for n in missing if n in ("epochs", "max_steps")]
         if it.reason and not missing:
-            lines += ["", escape(it.reason)]
+            lines += ["", escape(localize(it.reason, locale))]
         for name in missing:
             lines += ["", *unknown_help(name, analysis.facts.get(name), locale)]
     else:
@@ -117,7 +118,8 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
         if summary:
             lines.append(summary)
         if it.explanation:
-            lines += ["", f"> {escape(it.explanation)}" if summary else escape(it.explanation)]
+            explanation = escape(localize(it.explanation, locale))
+            lines += ["", f"> {explanation}" if summary else explanation]
     rows = fact_rows(view, ITERATION_FACTS, locale, include_unknown=value is None)
     if rows:
         lines += ["", *rows]
@@ -240,7 +242,10 @@ def describe_unknown(view: View, locale: str) -> str | None:
         return None
     facts = view.analysis.facts
     missing = [n for n in ITERATION_FACTS if is_missing(facts.get(n))]
-    reason = it.reason or ", ".join(
-        f"{fact_label(n, locale)}: {facts[n].reason or ui('unknown', locale)}" for n in missing
+    unknown = ui("unknown", locale)
+    reason = localize(it.reason, locale) if it.reason else ""
+    reason = reason or ", ".join(
+        f"{fact_label(n, locale)}: {localize(facts[n].reason or '', locale) or unknown}"
+        for n in missing
     )
     return reason or ui("unknown", locale)

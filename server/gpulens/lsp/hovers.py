@@ -30,6 +30,7 @@ from gpulens.lsp.markdown import (
     unknown_help,
 )
 from gpulens.lsp.positions import client_col_to_byte
+from gpulens.lsp.reasons_zh import localize
 
 #: The fact a mention's hover reports, by mention kind.
 KIND_FACT: dict[str, str | None] = {
@@ -165,9 +166,9 @@ def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) ->
         if summary_zh:
             lines.append(summary_zh)
         elif it.explanation:
-            lines.append(escape(it.explanation))
+            lines.append(escape(localize(it.explanation, locale)))
         elif it.reason:
-            lines.append(f"{ui('unknown_title', locale)}: {escape(it.reason)}")
+            lines.append(f"{ui('unknown_title', locale)}: {escape(localize(it.reason, locale))}")
     if mention.kind == "optimizer":
         name = _optimizer_name(mention, fact)
         if name:

@@ -9,6 +9,7 @@ from typing import Any
 from gpulens.analysis.facts import Fact
 from gpulens.lsp.concepts import fact_label, ui
 from gpulens.lsp.documents import View
+from gpulens.lsp.reasons_zh import localize
 
 #: Facts the iteration count depends on, in the order a reader follows the computation.
 ITERATION_FACTS: tuple[str, ...] = (
@@ -100,7 +101,8 @@ def where(fact: Fact, view: View, locale: str) -> str:
 
 def provenance(fact: Fact, view: View, locale: str) -> str:
     """``argparse default of --batch-size · line 12``."""
-    parts = [escape(fact.source)] if fact.source and fact.source != "unknown" else []
+    known = fact.source and fact.source != "unknown"
+    parts = [escape(localize(fact.source, locale))] if known else []
     loc = where(fact, view, locale)
     # The reader's own words usually name the line already ("`BATCH_SIZE = 100`, line 12").
     if loc and not (
@@ -135,7 +137,7 @@ def fact_rows(
                 f"{provenance(fact, view, locale)} |"
             )
         else:
-            reason = escape(fact.reason or "")
+            reason = escape(localize(fact.reason or "", locale))
             rows.append(f"| {label} | _{ui('unknown', locale)}_ | {reason} |")
     return rows
 
@@ -145,7 +147,7 @@ def unknown_help(name: str, fact: Fact | None, locale: str) -> list[str]:
     label = fact_label(name, locale)
     lines = [f"**{label}**: _{ui('unknown', locale)}_"]
     if fact is not None and fact.reason:
-        lines.append(f"- {ui('why', locale)}: {escape(fact.reason)}")
+        lines.append(f"- {ui('why', locale)}: {escape(localize(fact.reason, locale))}")
     supply = ui("pragma_hint", locale, pragma=pragma(name))
     lines.append(f"- {ui('how_to_supply', locale)}: {supply}")
     lines.append(f"  {ui('setting_hint', locale, name=name)}")

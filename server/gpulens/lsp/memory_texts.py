@@ -2,9 +2,9 @@
 
 Plain data in the style of :mod:`gpulens.lsp.concepts`: the rendering code in
 :mod:`gpulens.lsp.costs` picks a text by key and locale and writes no prose of its own. The
-estimator explains its own numbers (``MemoryEstimate.how``, in English); Chinese hovers use the
-per-term explanations below instead, and keep the estimator's words for the details that carry
-numbers.
+estimator explains its own numbers (``MemoryEstimate.how``, in English); Chinese hovers show
+them translated (:mod:`gpulens.lsp.reasons_zh`), or the per-term explanations below when they
+do not translate.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ TERM_LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-#: How each term is computed, for Chinese hovers (English ones show the estimator's ``how``).
+#: How each term is computed, for Chinese hovers where the estimator's ``how`` (shown in English
+#: hovers, translated by :mod:`gpulens.lsp.reasons_zh` in Chinese ones) is missing or does not
+#: translate.
 TERM_HOW_ZH: dict[str, str] = {
     "weights": "参数和缓冲区（如 BatchNorm 的 running mean/var），按模型的数据类型计，"
     "每个张量按 512 B 对齐；autocast 混合精度仍保留 fp32 权重",

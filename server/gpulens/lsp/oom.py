@@ -23,6 +23,7 @@ from gpulens.lsp.documents import View
 from gpulens.lsp.gpu import GpuChoice
 from gpulens.lsp.markdown import escape
 from gpulens.lsp.positions import byte_col_to_client
+from gpulens.lsp.reasons_zh import localize
 from gpulens.units import fmt_bytes, fmt_int
 
 __all__ = [
@@ -421,9 +422,11 @@ def hover_lines(check: OomCheck, locale: str) -> list[str]:
     """The target GPU section of the memory hover."""
     choice = check.choice
     if choice.error is not None:
-        return [f"**{escape(text('hover_invalid', locale, error=choice.error))}**"]
+        error = localize(choice.error, locale)
+        return [f"**{escape(text('hover_invalid', locale, error=error))}**"]
     if not choice.usable_input:
-        return [text("hover_no_gpu", locale, reason=escape(choice.reason or "?"))]
+        reason = localize(choice.reason or "?", locale)
+        return [text("hover_no_gpu", locale, reason=escape(reason))]
     report = check.report
     name = report.gpu_name if report is not None else (choice.name or "?")
     lines = [f"#### {text('hover_title', locale, name=escape(name))}", ""]
@@ -436,7 +439,7 @@ def hover_lines(check: OomCheck, locale: str) -> list[str]:
         origin = text("hover_setting", locale, setting=escape(choice.setting))
     lines.append(origin)
     if choice.target is not None and choice.target.note:
-        lines += ["", f"_{escape(choice.target.note)}_"]
+        lines += ["", f"_{escape(localize(choice.target.note, locale))}_"]
     if report is None:
         return lines
     lines += [
@@ -446,7 +449,7 @@ def hover_lines(check: OomCheck, locale: str) -> list[str]:
             locale,
             memory=fmt_bytes(report.gpu_memory),
             usable=fmt_bytes(report.usable),
-            how=escape(report.usable_how),
+            how=escape(localize(report.usable_how, locale)),
         ),
     ]
     if choice.local is not None:
