@@ -27,6 +27,12 @@ the only place where the numbers come from, and it measures them with torch itse
   creates, per sample (per-op difference between batch 2 and 4, whose op sequences match; e.g.
   resnet18's 64x112x112 stem output).
   The caching allocator's fragmentation in a convnet's step scales with it (memory._reserved).
+* ``largest_dense_conv_bytes_per_sample``: the largest output of a convolution with groups 1
+  and a kernel of more than one element (cuDNN's workspace-hungry algorithms), per sample;
+  ``largest_linear_bytes_per_sample``: the largest output of an ``nn.Linear`` (or of a
+  ``MultiheadAttention``'s input projection, 3 x its input), per sample. Forward hooks on the
+  modules, difference between batch b and 2b. They set the stranded blocks of a convnet's step
+  (memory._reserved: 6 blocks of the first, 2 of the second).
 
 Usage (CPU is enough; torch/torchvision live in a separate venv, never in the server's)::
 
@@ -159,6 +165,42 @@ def _accepts_other_sizes(model: torch.nn.Module, size: int) -> bool:
     return True
 
 
+def _module_outputs(model: torch.nn.Module, batch: int, size: int) -> tuple[int, int]:
+    """(largest dense-convolution output, largest Linear / attention input-projection output)
+    in bytes for one forward at ``batch``."""
+    best = {"dense": 0, "linear": 0}
+
+    def conv_hook(mod: Any, inp: Any, out: torch.Tensor) -> None:
+        kernel = 1
+        for k in mod.kernel_size:
+            kernel *= k
+        if mod.groups == 1 and kernel > 1:
+            best["dense"] = max(best["dense"], out.numel() * out.element_size())
+
+    def linear_hook(mod: Any, inp: Any, out: torch.Tensor) -> None:
+        best["linear"] = max(best["linear"], out.numel() * out.element_size())
+
+    def mha_hook(mod: Any, inp: Any, out: Any) -> None:  # in_proj runs as F.linear: 3 x E
+        x = inp[0]
+        best["linear"] = max(best["linear"], 3 * x.numel() * x.element_size())
+
+    handles = []
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.modules.conv._ConvNd):
+            handles.append(mod.register_forward_hook(conv_hook))
+        elif isinstance(mod, torch.nn.Linear):
+            handles.append(mod.register_forward_hook(linear_hook))
+        elif isinstance(mod, torch.nn.MultiheadAttention):
+            handles.append(mod.register_forward_hook(mha_hook))
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            model(torch.randn(batch, 3, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return best["dense"], best["linear"]
+
+
 def measure(name: str) -> dict[str, Any]:
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -187,6 +229,8 @@ def measure(name: str) -> dict[str, Any]:
     if len(l4) != len(l2):
         raise RuntimeError(f"{name}: different op sequences at batch {b2} and {2 * b2}")
     per_sample = (s2 - s1) // (b2 - b1)
+    dense2, linear2 = _module_outputs(model, b2, size)
+    dense4, linear4 = _module_outputs(model, 2 * b2, size)
     heads = _heads(model, classes)
     entry.update(
         {
@@ -202,6 +246,8 @@ def measure(name: str) -> dict[str, Any]:
             "largest_activation_bytes_per_sample": max(
                 ((y - x) // b2 for x, y in zip(l2, l4, strict=True)), default=0
             ),
+            "largest_dense_conv_bytes_per_sample": (dense4 - dense2) // b2,
+            "largest_linear_bytes_per_sample": (linear4 - linear2) // b2,
             "measured_batches": [b1, b2],
             "seconds": round(time.perf_counter() - t0, 1),
         }
