@@ -200,6 +200,12 @@ EXACT = {
         "（也可以给出显存大小，例如 24GiB 或 16GB）"
     ),
     "train_config.json: training: epochs": "train_config.json 中的 `training: epochs`",
+    "syntax error at line 2: '(' was never closed (analysed the rest)": (
+        "第 2 行有语法错误：`'(' was never closed`（其余部分已分析）"
+    ),
+    "Conv2d: expected channels (dim 1) 3, got 1 (input [?, 1, 28, 28])": (
+        "Conv2d：通道数（第 1 维）应为 3，实际为 1（输入 [?, 1, 28, 28]）"
+    ),
 }
 
 
@@ -284,6 +290,28 @@ def test_rendered_zh_hovers_carry_no_reader_english(path: Path) -> None:
         name = where.removesuffix(".source")
         if name in ITERATION_FACTS and view.analysis.facts[name].known:
             assert escaped in en, f"{where}: {text!r} not shown as it is in the English hovers"
+
+
+def test_stale_note_in_chinese() -> None:
+    """The note under a hover while the text does not parse names the error in Chinese."""
+    path = REPO / "examples" / "classic_train.py"
+    good = _view(path)
+    broken = path.read_text(encoding="utf-8") + "\nx = (\n"
+    analysis = analyze(broken, path="examples/classic_train.py")
+    assert analysis.error is not None and analysis.error.startswith("syntax error at line")
+    current = Result(
+        version=2,
+        key="",
+        text=broken,
+        lines=split_lines(broken),
+        analysis=analysis,
+        inputs=Inputs(),
+    )
+    view = View(current, good.shown)
+    batch = next(m for m in view.analysis.mentions if m.kind == "batch_size")
+    zh = hover_markdown(view, batch, "zh-cn")
+    assert "行有语法错误" in zh and "analysed the rest" not in zh
+    assert "(analysed the rest)" in hover_markdown(view, batch, "en")
 
 
 def test_memory_how_falls_back_to_the_general_chinese() -> None:

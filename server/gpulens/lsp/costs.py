@@ -278,7 +278,7 @@ def cost_hints(view: View, settings: Settings, locale: str, encoding: str) -> li
         if hint is not None:
             out.append(hint)
     if view.stale_error:
-        note = f"\n\n_{escape(ui('stale', locale, error=view.stale_error))}_"
+        note = f"\n\n_{escape(ui('stale', locale, error=localize(view.stale_error, locale)))}_"
         out = [dataclasses.replace(h, render=_with_note(h.render, note)) for h in out]
     return out
 

@@ -127,7 +127,7 @@ def iterations_tooltip(view: View, locale: str, focus: str) -> str:
     if extra:
         lines += ["", extra]
     if view.stale_error:
-        lines += ["", f"_{escape(ui('stale', locale, error=view.stale_error))}_"]
+        lines += ["", f"_{escape(ui('stale', locale, error=localize(view.stale_error, locale)))}_"]
     return "\n".join(lines)
 
 

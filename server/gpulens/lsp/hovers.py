@@ -231,7 +231,7 @@ def hover_markdown(view: View, mention: Mention, locale: str) -> str:
     if info:
         out += ["", "---", "", f"**{ui('meaning', locale)}** · {info.body}"]
     if view.stale_error:
-        out += ["", f"_{escape(ui('stale', locale, error=view.stale_error))}_"]
+        out += ["", f"_{escape(ui('stale', locale, error=localize(view.stale_error, locale)))}_"]
     return "\n".join(out)
 
 
@@ -260,5 +260,9 @@ def cost_hover_at(
 
 def _with_stale(view: View, text: str, locale: str) -> str:
     if view.stale_error:
-        return text + "\n\n" + f"_{escape(ui('stale', locale, error=view.stale_error))}_"
+        return (
+            text
+            + "\n\n"
+            + f"_{escape(ui('stale', locale, error=localize(view.stale_error, locale)))}_"
+        )
     return text
