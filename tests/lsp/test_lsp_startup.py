@@ -4,6 +4,7 @@ first hints, the cyclic collector around the imports, the editors' ``gpulens ser
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -24,7 +25,12 @@ DEFERRED = (
 
 def _python(code: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=True,
+        timeout=60,
     )
     return done.stdout
 
@@ -80,3 +86,24 @@ def test_show_snippet_command_is_the_one_the_code_actions_send() -> None:
 
     assert server.SHOW_SNIPPET == oom.SHOW_SNIPPET
     assert oom.SHOW_SNIPPET in server.server.protocol.fm.commands
+
+
+def test_chinese_phrase_tables_are_built_on_first_use() -> None:
+    # Some 600 regular expressions (about 80 ms): an English session never needs them, and a
+    # Chinese one not before its first localized text.
+    code = (
+        "import gpulens.lsp.server\n"
+        "from gpulens.lsp import reasons_zh\n"
+        "print(reasons_zh.phrases.cache_info().currsize)\n"
+        "print(reasons_zh.localize('syntax error at line 3', 'en'))\n"
+        "print(reasons_zh.phrases.cache_info().currsize)\n"
+        "print(reasons_zh.localize('syntax error at line 3', 'zh-cn'))\n"
+        "print(reasons_zh.phrases.cache_info().currsize)\n"
+    )
+    assert _python(code).splitlines() == [
+        "0",
+        "syntax error at line 3",
+        "0",
+        "第 3 行有语法错误",
+        "1",
+    ]
