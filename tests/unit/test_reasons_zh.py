@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gpulens.analysis import analyze
@@ -84,12 +85,23 @@ def test_english_runs_definition() -> None:
 # -- the corpus: every text the reader and the estimator produce for real scripts ---------------
 
 
+#: Each script is read as it is and with what users supply (settings, GPUs, script arguments).
+VARIANTS: tuple[dict[str, Any], ...] = (
+    {},
+    {"overrides": {"batch_size": 64, "epochs": 3}},
+    {"world_size": 4},
+    {"script_args": ["--epochs", "7", "--batch-size", "32"]},
+    {"overrides": {"dataset_size": 1000, "precision": "amp_bf16"}},
+)
+
+
 @cache
 def corpus_analyses() -> tuple[tuple[Path, Analysis], ...]:
-    return tuple(
-        (path, analyze(path.read_text(encoding="utf-8", errors="replace"), path=str(path)))
-        for path in CORPUS
-    )
+    out: list[tuple[Path, Analysis]] = []
+    for path in CORPUS:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        out += [(path, analyze(text, path=str(path), **variant)) for variant in VARIANTS]
+    return tuple(out)
 
 
 def reader_texts(analysis: Analysis) -> list[tuple[str, str]]:

@@ -547,6 +547,7 @@ _TABLE: tuple[tuple[str, str], ...] = (
         "max_steps={n} 次权重更新后停止 = {n2} 次迭代",
     ),
     ("max_epochs ends it first", "max_epochs 先结束训练"),
+    ("max_epochs ends it first = {n} iterations", "max_epochs 先结束训练，共 {n} 次迭代"),
     (
         "the loop breaks after {n} weight updates (max_steps) = {n2} iterations",
         "循环在权重更新 {n} 次后跳出（max_steps）= {n2} 次迭代",
