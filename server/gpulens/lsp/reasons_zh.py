@@ -25,7 +25,6 @@ never half-translated words, never an exception, nothing logged.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -1135,9 +1134,4 @@ def localize(text: str, locale: str) -> str:
     return to_zh(text) or text
 
 
-def localizer(locale: str) -> Callable[[str], str]:
-    """:func:`localize` for one locale."""
-    return lambda text: localize(text, locale)
-
-
-__all__ = ["Phrase", "localize", "localizer", "phrases", "to_zh"]
+__all__ = ["Phrase", "localize", "phrases", "to_zh"]
