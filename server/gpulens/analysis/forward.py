@@ -1791,7 +1791,8 @@ class ModelReading:
                 memo.store(key, rec, body, total_lines, read)
         ev = self.b.ev
         ev.loader_batch = True
-        ev._cache.clear()  # values read without the loaders' batch sizes
+        ev.link_modules = False
+        ev._cache.clear()  # values read without the loaders' batch sizes or with other files
         return self.finish(read)
 
     def fresh_evaluation(self) -> None:
@@ -1806,6 +1807,8 @@ class ModelReading:
         ev._argparse_ns = None
         ev._budget = EVAL_BUDGET
         ev.loader_batch = False
+        ev.link_modules = True  # model.py beside the script is read for the models
+        ev._members.clear()  # (looked up again: a recording notes the files read)
 
     def memo_key(
         self, opt_calls: list[tuple[ast.Call, Any]], names: frozenset[str], tv: bool

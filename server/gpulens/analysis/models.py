@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.modelcache import constructor_like
+from gpulens.analysis.modules import file_of
 from gpulens.analysis.symbols import Binding, Scope, SymbolTable, dotted_target
 from gpulens.analysis.values import (
     ClassVal,
@@ -269,8 +270,8 @@ class Builder:
     def note(self, info: LayerInfo, node: ast.AST | None, **kw: Any) -> LayerInfo:
         m = self.meta.get(id(info))
         if m is None:
-            line = getattr(node, "lineno", None)
-            self.meta[id(info)] = Meta(line, span=span_of(node) if node is not None else None, **kw)
+            line, span = where(node)
+            self.meta[id(info)] = Meta(line, span=span, **kw)
         return info
 
     # -- classes ----------------------------------------------------------------------------
@@ -308,7 +309,7 @@ class Builder:
         v = self.global_name(head, scope, None, quick=True)
         for part in rest.split(".") if rest else ():
             if isinstance(v, Sym):
-                v = Sym(f"{v.name}.{part}")
+                v = self.imported(f"{v.name}.{part}", quick=True)
             else:
                 return Unk("attribute")
         return v
@@ -404,9 +405,8 @@ class Builder:
         if obj.poison is not None:
             info.own_tensors = None
             info.reason = obj.poison
-        self.meta[id(info)] = Meta(
-            getattr(node, "lineno", None), cls, obj.attrs, type_name=type_name, span=span_of(node)
-        )
+        line, span = where(node)
+        self.meta[id(info)] = Meta(line, cls, obj.attrs, type_name=type_name, span=span)
         obj.info = info
         return info
 
@@ -476,10 +476,8 @@ class Builder:
             bad = L.custom(name)
             bad.own_tensors = None
             bad.reason = f"`{name}` is not a torchvision classification model in gpulens' table"
-            self.meta[id(bad)] = Meta(
-                getattr(node, "lineno", None), None, {"__unread__": True}, None, name,
-                span_of(node),
-            )  # fmt: skip
+            line, span = where(node)
+            self.meta[id(bad)] = Meta(line, None, {"__unread__": True}, None, name, span)
             return bad
         nc = kwargs.get("num_classes", entry.num_classes)
         if not _is_int(nc):
@@ -497,9 +495,8 @@ class Builder:
         for path, lin in heads:
             self._place(root, path, lin)
             self.note(lin, node, type_name="Linear")
-        self.meta[id(root)] = Meta(
-            getattr(node, "lineno", None), None, {}, entry, type_name=name, span=span_of(node)
-        )
+        line, span = where(node)
+        self.meta[id(root)] = Meta(line, None, {}, entry, type_name=name, span=span)
         return root
 
     def _place(self, root: LayerInfo, path: str, module: LayerInfo) -> None:
@@ -536,8 +533,9 @@ class Builder:
                 return self.from_v(self.ev.param_value(s, name))
             s = s.parent
             p = None
-        if name in self.table.imports:
-            return Sym(self.table.imports[name])
+        imports = self.ev.table_for(scope).imports
+        if name in imports:
+            return self.imported(imports[name], quick)
         if name in _BUILTIN_NAMES:
             return Sym(f"builtins.{name}")
         if name in ("True", "False", "None"):
@@ -554,7 +552,7 @@ class Builder:
     ) -> Any:
         b = cands[-1]
         if b.kind == "import":
-            return Sym(self.table.imports.get(name, name))
+            return self.imported(self.ev.table_for(scope).imports.get(name, name), quick)
         if b.kind == "class" and isinstance(b.node, ast.ClassDef):
             cs = self.table.scope_of.get(id(b.node))
             return ClassRef(b.node, cs) if cs is not None else Unk("class")
@@ -587,6 +585,15 @@ class Builder:
         if v is None:
             return Unk(f"`{name}` is not defined in this file")
         return self.from_v(v)
+
+    def imported(self, full: str, quick: bool = False) -> Any:
+        """An imported name: what a module of the user's beside the script binds it to
+        (``from model import GPT``), else the library symbol."""
+        linked = self.ev.local_member(full)
+        if linked is None:
+            return Sym(full)
+        mod, bs = linked
+        return self.binding_value(bs, full.rsplit(".", 1)[-1], mod.table.module, None, quick)
 
     def binding_object(self, b: Binding, pos: tuple[int, int] | None) -> Any:
         """The value an assignment makes, with the changes later statements of the same scope
@@ -739,13 +746,14 @@ class Builder:
             return self.looks_modular(node.body, scope) or self.looks_modular(node.orelse, scope)
         if isinstance(node, ast.Call):
             f = node.func
+            table = self.ev.table_for(scope)
             if isinstance(f, ast.Attribute) and f.attr[:1].islower():
                 root = f.value
                 while isinstance(root, ast.Attribute):
                     root = root.value
                 if (
                     isinstance(root, ast.Name)
-                    and root.id not in self.table.imports
+                    and root.id not in table.imports
                     and f.attr not in _PASSTHROUGH_METHODS
                     and f.attr not in _WRAPPERS
                 ):
@@ -764,9 +772,9 @@ class Builder:
             if isinstance(head, ast.Name):
                 hid = head.id
                 if (
-                    hid not in self.table.imports
-                    and hid not in self.table.classes
-                    and hid not in self.table.functions
+                    hid not in table.imports
+                    and hid not in table.classes
+                    and hid not in table.functions
                     and hid not in _BUILTIN_NAMES
                 ):
                     return False  # a variable's method or a name this file never defines
@@ -1346,7 +1354,7 @@ class Builder:
         if isinstance(base, Unk):
             return base
         if isinstance(base, Sym):
-            return Sym(f"{base.name}.{attr}")
+            return self.imported(f"{base.name}.{attr}")  # `import model; model.GPT`
         if isinstance(base, Obj):
             if attr in base.children:
                 return base.children[attr]
@@ -2037,6 +2045,14 @@ class Iter:
         return kids if self.kind == "named_children" else [m for _, m in kids]
 
 
+def where(node: ast.AST | None) -> tuple[int | None, Any]:
+    """(line, span) of a node in the script; none for a node of another file (its layers get
+    no position in the script)."""
+    if node is None or file_of(node) is not None:
+        return None, None
+    return getattr(node, "lineno", None), span_of(node)
+
+
 def _child_key(info: LayerInfo, key: Any) -> str:
     """``seq[i] = module``: the child named ``i`` (Sequential/ModuleList name by position)."""
     names: list[str] = [n for n, _ in info.children]
@@ -2146,7 +2162,31 @@ def constructor_names(b: Builder) -> frozenset[str]:
     names |= torchvision_names()
     names |= {n for n in dict.keys(b.table.imports) if n[:1].isupper()}  # models from other files
     names |= _LOADERS
+    names |= local_constructors(b)
     return frozenset(names)
+
+
+def local_constructors(b: Builder) -> set[str]:
+    """What the script calls by name out of its own modules: the names it imports from them
+    (``from model import build``) and the classes and functions of a module it imports whole
+    (``import models.convnet as zoo; zoo.make_model()``)."""
+    from gpulens.analysis.modules import find_module_file, load_module, split_member
+
+    script = b.ev.ctx.script_path
+    out: set[str] = set()
+    if not script:
+        return out
+    for local, full in dict.items(b.table.imports):
+        if full.split(".", 1)[0] in _NOT_MODELS:
+            continue
+        path = find_module_file(script, full)
+        if path is not None:
+            mod = load_module(path, full)
+            if mod is not None:
+                out |= dict.keys(mod.table.classes) | dict.keys(mod.table.functions)
+        elif split_member(script, full) is not None:
+            out.add(local)
+    return out
 
 
 def torchvision_modules(b: Builder) -> set[str]:

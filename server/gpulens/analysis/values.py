@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Span
+from gpulens.analysis.modules import file_of, load_module, split_member
 from gpulens.analysis.symbols import (
     Binding,
     Condition,
@@ -475,6 +476,39 @@ class Evaluator:
         #: DataLoaders evaluate their batch size (the model reader, which only needs their
         #: datasets, turns this off: its reading then does not depend on the batch size).
         self.loader_batch = True
+        #: Names imported from the script's own modules (``from model import GPT``) stand for
+        #: what those files define (``gpulens.analysis.modules``): the model reader turns this
+        #: on (the facts stay the script's own: their positions are the script's).
+        self.link_modules = False
+        self._members: dict[str, tuple[Any, list[Binding]] | None] = {}
+
+    # -- the script's own modules -------------------------------------------------------------
+    def table_for(self, scope: Scope) -> SymbolTable:
+        """The symbol table of the file ``scope`` is in (the script's, or a module's of its)."""
+        root = scope
+        while root.parent is not None:
+            root = root.parent
+        mod = file_of(root.node)
+        return mod.table if mod is not None else self.table
+
+    def local_member(self, dotted: str) -> tuple[Any, list[Binding]] | None:
+        """(module, bindings) of ``model.GPT`` when ``model`` is a file of the user's beside the
+        script that binds ``GPT`` (only while :attr:`link_modules` is on)."""
+        if not self.link_modules or "." not in dotted:
+            return None
+        if dotted in self._members:
+            return self._members[dotted]
+        found: tuple[Any, list[Binding]] | None = None
+        where = split_member(self.ctx.script_path, dotted)
+        if where is not None:
+            mod = load_module(where[0], where[1])
+            bs = mod.table.module.bindings.get(where[2]) if mod is not None else None
+            if mod is not None and bs:
+                # its classes' and functions' scopes, found by node like the script's own
+                self.table.scope_of.update(mod.table.scope_of)
+                found = (mod, bs)
+        self._members[dotted] = found
+        return found
 
     # -- text helpers -----------------------------------------------------------------------
     def segment(self, node: ast.AST, limit: int = 80) -> str:
@@ -482,15 +516,17 @@ class Evaluator:
         end = getattr(node, "end_lineno", None)
         col = getattr(node, "col_offset", 0)
         end_col = getattr(node, "end_col_offset", None)
-        if line is None or end is None or end_col is None or line > len(self.lines):
+        mod = file_of(node)
+        lines = mod.lines if mod is not None else self.lines
+        if line is None or end is None or end_col is None or line > len(lines):
             return "…"
         if line == end:
-            text = self.lines[line - 1][col:end_col]
+            text = lines[line - 1][col:end_col]
         else:
-            parts = [self.lines[line - 1][col:]]
-            parts.extend(self.lines[i - 1] for i in range(line + 1, min(end, len(self.lines))))
-            if end <= len(self.lines):
-                parts.append(self.lines[end - 1][:end_col])
+            parts = [lines[line - 1][col:]]
+            parts.extend(lines[i - 1] for i in range(line + 1, min(end, len(lines))))
+            if end <= len(lines):
+                parts.append(lines[end - 1][:end_col])
             text = " ".join(p.strip() for p in parts)
         text = " ".join(text.split())
         return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -616,7 +652,13 @@ class Evaluator:
         if b.kind == "preset":
             return b.preset if isinstance(b.preset, V) else unknown("no value")
         if b.kind == "import":
-            return self.symbol(self.table.imports.get(b.target, b.target), span or Span(1, 0, 1, 0))
+            target = self.table_for(b.scope).imports.get(b.target, b.target)
+            linked = self.local_member(target)
+            if linked is not None:
+                v = self._pick(linked[1], None)  # what the module leaves the name bound to
+                if v is not None:
+                    return v
+            return self.symbol(target, span or Span(1, 0, 1, 0))
         if b.kind == "def" and isinstance(b.node, ast.FunctionDef | ast.AsyncFunctionDef):
             inner = self.table.scope_for(b.node)
             if inner is not None:
@@ -1195,6 +1237,11 @@ class Evaluator:
             return base
         b = base.value
         if isinstance(b, Symbol):
+            linked = self.local_member(f"{b.name}.{attr}")  # `import model; model.GPT`
+            if linked is not None:
+                v = self._pick(linked[1], None)
+                if v is not None:
+                    return v
             return self.symbol(f"{b.name}.{attr}", sp)
         if isinstance(b, Namespace):
             if attr in b.attrs:
@@ -1329,6 +1376,13 @@ class Evaluator:
         if isinstance(f, ast.Attribute):
             base = self.eval(f.value, scope, pos, frame)
             if base.known and isinstance(base.value, Symbol):
+                linked = self.local_member(f"{base.value.name}.{f.attr}")
+                member = self._pick(linked[1], None) if linked is not None else None
+                if member is not None and member.known:
+                    if isinstance(member.value, FuncVal):
+                        return self.call_function(member.value, node, scope, pos, frame, None)
+                    if isinstance(member.value, ClassVal):
+                        return self.instantiate(member.value, node, scope, pos, frame)
                 return self.call_symbol(f"{base.value.name}.{f.attr}", node, scope, pos, frame)
             if base.known and isinstance(base.value, InstanceVal | ClassVal):
                 fv = self.get_attr(base, f.attr, sp, f)

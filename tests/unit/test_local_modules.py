@@ -1,0 +1,121 @@
+"""Models defined in the script's own modules (``from model import GPT``, ``models/`` packages).
+
+The fixtures in ``tests/fixtures/multifile`` are read as an editor would (the script's path
+given), and the models gpulens reads from the modules are compared with torch building the same
+modules.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpulens.analysis import analyze
+from gpulens.analysis.incremental import ParseCache
+
+HERE = Path(__file__).resolve().parents[1] / "fixtures" / "multifile"
+
+
+def _import(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop(name, None)
+    return mod
+
+
+def _params(model: Any) -> int:
+    return sum(p.numel() for p in set(model.parameters()))
+
+
+def test_a_gpt_from_model_py_is_read_with_its_config() -> None:
+    torch = pytest.importorskip("torch")
+    path = HERE / "train_gpt.py"
+    a = analyze(path.read_text(encoding="utf-8"), path=str(path))
+    [gpt] = a.models  # the module's own `__main__` demo model is not the script's
+    mod = _import(HERE / "gpt_model.py", "gpt_model_under_test")
+    cfg = mod.GPTConfig(
+        n_layer=2, n_head=4, n_embd=128, block_size=64, bias=False, vocab_size=1000, dropout=0.0
+    )
+    ref = mod.GPT(cfg)
+    assert (gpt.name, gpt.params) == ("GPT", _params(ref))
+    assert gpt.line == 16 and gpt.trained  # the script's `model = GPT(...)` line
+    layers = {layer.name: layer for layer in gpt.layers}
+    # layers defined in gpt_model.py get no line of the script (no inlay hint there)
+    assert all(layer.line is None and layer.span is None for layer in gpt.layers)
+    x = torch.randint(0, 1000, (8, 64))
+    assert layers["lm_head"].output_shape == (8, 64, 1000) == tuple(ref(x, x)[0].shape)
+    assert a.memory is not None and a.memory.batch_size == 8
+    assert a.params_total == _params(ref)
+
+
+def test_a_package_module_imported_whole() -> None:
+    torch = pytest.importorskip("torch")
+    path = HERE / "train_convnet.py"
+    a = analyze(path.read_text(encoding="utf-8"), path=str(path))
+    [net] = a.models
+    mod = _import(HERE / "models" / "convnet.py", "convnet_under_test")
+    ref = mod.make_model(num_classes=100)
+    assert (net.name, net.params) == ("ConvNet", _params(ref))
+    out = {layer.name: layer.output_shape for layer in net.layers}
+    assert out["fc"] == (64, 100) == tuple(ref(torch.zeros(64, 3, 32, 32)).shape)
+    assert a.memory is not None
+
+
+def test_without_the_module_the_model_is_unknown_with_the_reason(tmp_path: Path) -> None:
+    shutil.copy(HERE / "train_gpt.py", tmp_path / "train.py")  # no gpt_model.py beside it
+    text = (tmp_path / "train.py").read_text(encoding="utf-8")
+    a = analyze(text, path=str(tmp_path / "train.py"))
+    [gpt] = a.models
+    assert gpt.params is None and a.memory is None
+    # an unsaved buffer has no directory to look in either
+    b = analyze(text)
+    assert b.models[0].params is None
+
+
+def test_an_edit_of_the_module_is_followed_under_the_same_script(tmp_path: Path) -> None:
+    shutil.copy(HERE / "train_gpt.py", tmp_path / "train.py")
+    module = (HERE / "gpt_model.py").read_text(encoding="utf-8")
+    (tmp_path / "gpt_model.py").write_text(module, encoding="utf-8")
+    script = str(tmp_path / "train.py")
+    text = (tmp_path / "train.py").read_text(encoding="utf-8")
+    cache = ParseCache()
+    first = analyze(text, path=script, parse_cache=cache)
+    second = analyze(text, path=script, parse_cache=cache)
+    assert cache.models.hits == 1 and second.params_total == first.params_total
+    wider = module.replace("4 * config.n_embd", "8 * config.n_embd")
+    (tmp_path / "gpt_model.py").write_text(wider, encoding="utf-8")
+    third = analyze(text, path=script, parse_cache=cache)
+    assert third.params_total is not None and first.params_total is not None
+    assert third.params_total > first.params_total
+    assert third.params_total == analyze(text, path=script).params_total
+    (tmp_path / "gpt_model.py").unlink()
+    assert analyze(text, path=script, parse_cache=cache).params_total is None
+
+
+def test_the_modules_names_do_not_leak_into_the_script(tmp_path: Path) -> None:
+    """The module's own globals are the module's: the script's `WIDTH` does not change the
+    module's, and names the script does not import stay unknown to it."""
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\nWIDTH = 16\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(WIDTH, WIDTH)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n",
+        encoding="utf-8",
+    )
+    script = tmp_path / "train.py"
+    text = (
+        "import torch\nfrom net import Net\nWIDTH = 1000\nmodel = Net()\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "x = torch.randn(4, 16)\nmodel(x).sum().backward()\nopt.step()\n"
+    )
+    a = analyze(text, path=str(script))
+    assert a.models[0].params == 16 * 16 + 16
