@@ -118,3 +118,18 @@ async def test_tooltips_resolved_lazily(client: LanguageClient) -> None:
     resolved = await client.inlay_hint_resolve_async(model)
     tip = resolved.tooltip
     assert isinstance(tip, types.MarkupContent) and tip.value.startswith("### Model `model`")
+
+
+async def test_a_model_from_the_scripts_own_module(client: LanguageClient) -> None:
+    """nanoGPT-style: `from gpt_model import GPT` beside the script. The model and memory hints
+    come at the script's lines; the module's layers get none in the script (their lines are
+    gpt_model.py's)."""
+    path = EXAMPLE.parents[1] / "tests" / "fixtures" / "multifile" / "train_gpt.py"
+    text = path.read_text(encoding="utf-8")
+    uri = open_doc(client, text, uri=path.as_uri())
+    result = await hints(client, uri)
+    by_kind = {hint_kind(h): h for h in result}
+    model_line, _ = find(text, "model = GPT(")
+    assert by_kind["model"].position.line == model_line
+    assert labels([by_kind["model"]], None)[0].startswith("530K params · ")
+    assert "memory" in by_kind and "layer" not in kinds(result)
