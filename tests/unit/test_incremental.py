@@ -85,9 +85,11 @@ def check(cache: ParseCache, text: str) -> bool:
     """The cache's tree and table for ``text`` equal a fresh parse; False if it does not parse."""
     try:
         want = ast.parse(text)
-    except SyntaxError:
-        with pytest.raises(SyntaxError):
+    except SyntaxError as exc:
+        with pytest.raises(SyntaxError) as got_exc:
             cache.parse(text)
+        # the same error (the reader reports it, and repairs the line it names)
+        assert (got_exc.value.lineno, got_exc.value.msg) == (exc.lineno, exc.msg)
         return False
     got = cache.parse(text)
     assert ast.dump(got, include_attributes=True) == ast.dump(want, include_attributes=True)

@@ -263,7 +263,26 @@ class ParseCache:
             self.stats.last_parsed_lines = region.count("\n") + 1
             self.stats.last_shifted_groups = len(moved) if lines else 0
             return True
-        return False
+        return self._suffix(new, max(first - 1, 0))
+
+    def _suffix(self, new: str, a: int) -> bool:
+        """Parse the text from group ``a`` (the one before the edit) to its end, alone: the text
+        before it is unchanged and ends after a complete statement, so the whole text parses
+        exactly when this does, to the same tree, or fails with the same error (raised here:
+        no need to parse the unchanged statements above the edit again to find it out)."""
+        groups = self.groups
+        while a > 0 and _continued(new, groups[a - 1].end_off):
+            a -= 1
+        start = groups[a - 1].end_off + 1 if a > 0 else 0
+        start_line = groups[a - 1].end_line + 1 if a > 0 else 1
+        region = new[start:]
+        body = ast.parse("\n" * (start_line - 1) + region).body  # SyntaxError: the text's
+        ends = [start + e for e in accumulate(len(line) + 1 for line in region.split("\n"))]
+        self.groups = groups[:a] + _group(body, start_line, ends, len(new))
+        self.text = new
+        self.stats.last_parsed_lines = region.count("\n") + 1
+        self.stats.last_shifted_groups = 0
+        return True
 
     # -- symbol table -------------------------------------------------------------------------
     def symbols(self, module: ast.Module) -> SymbolTable:
