@@ -436,3 +436,21 @@ def test_model_results_follow_inputs_outside_the_edited_statements(tmp_path: Pat
     params.add(check(text.replace("unused_40 = 40", "n_layer = 2", 1)).params_total)
     check(text)
     assert len(params) == 3  # the config file and the binding far away changed the model
+
+
+def test_whole_lines_added_or_removed_parse_only_themselves() -> None:
+    """A line typed above a class (then removed again) is parsed alone; the class below keeps
+    its nodes, moved down (and back)."""
+    text = "import torch\n\n\nclass A:\n    x = 1\n\n\n# about B\nclass B:\n    y = 2\n"
+    cache = ParseCache()
+    tree = cache.parse(text)
+    a, b = tree.body[1], tree.body[2]
+    for at, inserted in [("class A", "EXTRA = 1\n"), ("# about B", "Z = 2\nW = 3\n")]:
+        edited = text.replace(at, inserted + at, 1)
+        assert check(cache, edited)
+        assert cache.stats.last_parsed_lines == inserted.count("\n")
+        body = cache.parse(edited).body
+        assert a in body and b in body  # the same nodes, moved
+        assert check(cache, text)  # and removed again
+        assert cache.stats.last_parsed_lines == 0
+        assert cache.parse(text).body[1:] == [a, b]

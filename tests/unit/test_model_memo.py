@@ -45,6 +45,15 @@ NEW_LINES = [
 def _models(a: Any) -> Any:
     return (
         [m.to_json() for m in a.models],
+        [
+            (
+                m.span,
+                m.reason,
+                getattr(m.trace, "reasons", None),
+                [(x.span, x.reason) for x in m.layers],
+            )
+            for m in a.models
+        ],
         a.params_total,
         a.memory_reason,
         repr(a.memory),
@@ -104,7 +113,7 @@ def test_a_reused_reading_is_what_reading_again_gives(path: Path) -> None:
 def test_the_random_edits_do_reuse_readings() -> None:
     """Across the fixtures the walk above reuses readings often (the memo is not dead weight)
     and reads again often (the edits do reach what the models are read from)."""
-    hits = misses = 0
+    hits = misses = shifted = 0
     for path in MODELS[::3]:
         rng = random.Random(path.stem)
         text = path.read_text(encoding="utf-8")
@@ -114,7 +123,8 @@ def test_the_random_edits_do_reuse_readings() -> None:
             text = _edit(rng, text)
         hits += cache.models.hits
         misses += cache.models.misses
-    assert hits >= 20 and misses >= 20, (hits, misses)
+        shifted += cache.models.shifted
+    assert hits >= 20 and misses >= 20 and shifted >= 5, (hits, misses, shifted)
 
 
 SCRIPT = """\
@@ -196,7 +206,6 @@ def test_a_batch_size_edit_reuses_the_reading_and_moves_the_shapes() -> None:
         ("import json\n", "import json\nfrom torch.optim import SGD as Opt\n"),  # rebinding
         ("return self.head(", "return self.head(x.view(BATCH_SIZE, -1) + "),  # forward reads it
         ("WIDTH = 64\n", "WIDTH = 64\nexec(open('cfg.py').read())\n"),
-        ("class Net", "EXTRA = 1\n\n\nclass Net"),  # lines the models come from move
     ],
 )
 def test_edits_that_change_what_the_models_read_are_read_again(old: str, new: str) -> None:
@@ -207,6 +216,23 @@ def test_edits_that_change_what_the_models_read_are_read_again(old: str, new: st
     _check(cache, edited)
     assert cache.models.misses == 2, "the edit must not reuse the reading"
     assert cache.models.last_miss
+
+
+def test_lines_added_above_the_models_move_the_reading() -> None:
+    """A statement and a comment typed above the model class, then removed: the reading is
+    reused with its positions moved (the model's line, its layers' spans, the texts' lines)."""
+    cache = ParseCache()
+    first = _check(cache, SCRIPT)
+    text = SCRIPT.replace("class Net", "EXTRA = 1\n# about Net\n\nclass Net", 1)
+    got = _check(cache, text)
+    assert (cache.models.hits, cache.models.shifted) == (1, 1), cache.models.last_miss
+    assert got.models[0].line == first.models[0].line + 3
+    assert got.models[0].layers[0].span.line == first.models[0].layers[0].span.line + 3
+    _check(cache, SCRIPT)
+    assert (cache.models.hits, cache.models.shifted) == (2, 2), cache.models.last_miss
+    # a line added below everything the models were read from moves nothing they hold
+    _check(cache, SCRIPT + "\n# done\n")
+    assert (cache.models.hits, cache.models.shifted) == (3, 2), cache.models.last_miss
 
 
 def test_a_config_file_the_model_reads_is_followed(tmp_path: Path) -> None:

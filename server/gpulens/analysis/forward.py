@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -1778,8 +1780,11 @@ class ModelReading:
             key = self.memo_key(opt_calls, names, bool(torchvision_modules(self.b)))
             total_lines = len(self.b.ev.lines)
             reused = memo.reuse(key, body, total_lines)
-            if isinstance(reused, _Read):
-                read = reused
+            if reused is not None and isinstance(reused[0], _Read):
+                read, moved = reused
+                if moved is not None:  # lines added or removed above what was read
+                    read = _moved(read, moved.line)
+                    memo.replace(read)
             else:
                 from gpulens.analysis.modelcache import recording
 
@@ -2262,6 +2267,58 @@ class _Read:
     failed: str | None = None
     batch_fact: Any = None
     batch_use: Span | None = None
+
+
+_LINE = re.compile(r"\bline (\d+)")
+
+
+def _moved(read: _Read, line: Callable[[int], int]) -> _Read:
+    """``read`` with its positions moved (``line`` maps an old line to its new one): the
+    summaries' lines and spans, and the lines the texts cite (``line 12``)."""
+    import copy
+    import dataclasses
+
+    def text(s: str | None) -> str | None:
+        return None if s is None else _LINE.sub(lambda m: f"line {line(int(m.group(1)))}", s)
+
+    def span(sp: Span | None) -> Span | None:
+        if sp is None:
+            return None
+        return Span(line(sp.line), sp.col, line(sp.end_line), sp.end_col)
+
+    def num(n: int | None) -> int | None:
+        return None if n is None else line(n)
+
+    traces: dict[int, Any] = {}
+    for t in read.traces:
+        if isinstance(t, ForwardTrace):
+            moved = copy.copy(t)
+            moved.reasons = [text(r) or "" for r in t.reasons]
+            traces[id(t)] = moved
+    summaries = []
+    for s in read.summaries:
+        layers = [
+            dataclasses.replace(
+                layer, line=num(layer.line), span=span(layer.span), reason=text(layer.reason)
+            )
+            for layer in s.layers
+        ]
+        summaries.append(
+            dataclasses.replace(
+                s,
+                line=num(s.line),
+                span=span(s.span),
+                reason=text(s.reason),
+                layers=layers,
+                trace=traces.get(id(s.trace), s.trace),
+            )
+        )
+    return dataclasses.replace(
+        read,
+        summaries=summaries,
+        traces=[traces.get(id(t), t) for t in read.traces],
+        missing=[text(m) or "" for m in read.missing],
+    )
 
 
 def _open_batch(node: Any) -> tuple[tuple[Dim, ...], int | None]:

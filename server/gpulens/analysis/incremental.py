@@ -236,6 +236,8 @@ class ParseCache:
         first = bisect_right(ext_ends, p)
         last = bisect_right(ext_ends, max(p, old_b - 1))
         n = len(groups)
+        if self._whole_lines(new, p, old_b, chars, lines, first, last):
+            return True
         for widen in (0, *_WIDEN):
             a = max(first - widen, 0)
             while a > 0 and _continued(new, groups[a - 1].end_off):
@@ -264,6 +266,70 @@ class ParseCache:
             self.stats.last_shifted_groups = len(moved) if lines else 0
             return True
         return self._suffix(new, max(first - 1, 0))
+
+    def _whole_lines(
+        self, new: str, p: int, old_b: int, chars: int, lines: int, first: int, last: int
+    ) -> bool:
+        """Whole lines inserted before a statement, or whole statements removed, with the
+        statements around them untouched: only the inserted lines are parsed, and the
+        statements after them keep their nodes (moved), as if nothing else had been edited.
+
+        An insertion at the start of a line in the blank or comment lines before group
+        ``first``'s first statement (or at its first line) that parses alone as complete
+        top-level statements cannot change how the text around it parses (the text before
+        ends after a complete statement; the text after starts a new one at column 0). A
+        removal of everything from such a position to the end of a group's last line removes
+        exactly those groups' statements."""
+        old = self.text
+        groups = self.groups
+        n = len(groups)
+        assert old is not None
+        if first >= n or (p and new[p - 1] != "\n"):
+            return False
+        if first > 0 and _continued(old, groups[first - 1].end_off):
+            return False
+        lead_start = groups[first - 1].end_off + 1 if first else 0
+        if not lead_start <= p <= self._stmt_start(old, first):
+            return False
+        if old_b == p and chars > 0:  # an insertion
+            inserted = new[p : p + chars]
+            if not inserted.endswith("\n"):
+                return False
+            start_line = new.count("\n", 0, p) + 1
+            try:
+                body = ast.parse("\n" * (start_line - 1) + inserted).body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return False
+            ends = [p + e for e in accumulate(len(line) + 1 for line in inserted.split("\n"))]
+            fresh = _group(body, start_line, ends, len(new))
+            kept, moved = groups[:first], groups[first:]
+        elif chars < 0 and len(new) - (len(old) - old_b) == p:  # a removal
+            if old[old_b - 1] != "\n":
+                return False
+            # groups first..z go whole; what else goes is blank or comment lines before the
+            # next group's first statement
+            z = bisect_right([g.end_off + 1 for g in groups], old_b) - 1
+            if z + 1 < n and old_b > self._stmt_start(old, z + 1):
+                return False
+            fresh, kept, moved = [], groups[:first], groups[z + 1 :]
+        else:
+            return False
+        for g in moved:
+            g.shift(lines, chars)
+        self.groups = kept + fresh + moved
+        self.text = new
+        self.stats.last_parsed_lines = abs(lines) if fresh else 0
+        self.stats.last_shifted_groups = len(moved) if lines else 0
+        return True
+
+    def _stmt_start(self, old: str, k: int) -> int:
+        """Offset of the first line of group ``k``'s first statement in the old text."""
+        groups = self.groups
+        start = groups[k - 1].end_off + 1 if k else 0
+        lead = _first_line(groups[k].stmts[0]) - (groups[k - 1].end_line + 1 if k else 1)
+        for _ in range(lead):  # the blank and comment lines before the statement
+            start = old.index("\n", start) + 1
+        return start
 
     def _suffix(self, new: str, a: int) -> bool:
         """Parse the text from group ``a`` (the one before the edit) to its end, alone: the text

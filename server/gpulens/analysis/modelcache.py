@@ -46,6 +46,7 @@ __all__ = [
     "ReadRecord",
     "RecordingDict",
     "note_file",
+    "note_replay",
     "recording",
     "roots",
 ]
@@ -58,6 +59,14 @@ def note_file(path: str) -> None:
     rec: ReadRecord | None = getattr(_local, "record", None)
     if rec is not None and path not in rec.files:
         rec.files[path] = _stat(path)
+
+
+def note_replay(name: str) -> None:
+    """The model reader replays the script-level statements that mention ``name`` (a model
+    variable: ``model.fc = nn.Linear(num_ftrs, 5)``): every statement mentioning it matters."""
+    rec: ReadRecord | None = getattr(_local, "record", None)
+    if rec is not None:
+        rec.replayed.add(name)
 
 
 def _stat(path: str) -> int | None:
@@ -171,6 +180,8 @@ class ReadRecord:
     #: and whether it also follows torchvision-like constructors (``resnet50``) by their form.
     discover_names: frozenset[str] = frozenset()
     constructor_form: bool = False
+    #: Variables whose script-level statements were replayed (see :func:`note_replay`).
+    replayed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,8 @@ class _Stmt:
     assigned_dynamic: bool
     #: ``global``/``nonlocal``, ``exec``, star imports, ``match``: it is always re-read.
     opaque: bool
+    #: Every name it mentions.
+    mentions: frozenset[str] = frozenset()
 
 
 def _call_name(call: ast.Call) -> str | None:
@@ -215,6 +228,7 @@ def summarize(st: ast.stmt) -> _Stmt:
     binds: set[str] = set()
     calls: set[str] = set()
     assigned: set[str] = set()
+    mentions: set[str] = set()
     dynamic = assigned_dynamic = opaque = False
     # module-level bindings: statements not inside a def, class or lambda
     module_level: list[ast.AST] = [st]
@@ -252,7 +266,9 @@ def summarize(st: ast.stmt) -> _Stmt:
             elif isinstance(child, ast.expr):
                 module_level.extend(x for x in ast.walk(child) if isinstance(x, ast.NamedExpr))
     for n in ast.walk(st):
-        if isinstance(n, ast.Call):
+        if isinstance(n, ast.Name):
+            mentions.add(n.id)
+        elif isinstance(n, ast.Call):
             name = _call_name(n)
             if name is None:
                 dynamic = True
@@ -285,6 +301,7 @@ def summarize(st: ast.stmt) -> _Stmt:
         frozenset(assigned),
         assigned_dynamic,
         opaque,
+        frozenset(mentions),
     )
 
 
@@ -347,6 +364,23 @@ def _statement_end(body: list[ast.stmt], line: int) -> int:
     return max(line, getattr(body[i], "end_lineno", None) or line)
 
 
+def _starts(body: list[ast.stmt]) -> list[int]:
+    return [_first_line(st) for st in body]
+
+
+def _shift(e: _Entry, body: list[ast.stmt], by: int) -> Shift | str | None:
+    """Where the stored reading's lines start to move: the first statement kept from the stored
+    version whose first line is not the one it had (the nodes were moved in place); None when
+    none moved (lines added or removed after the last statement)."""
+    kept = {id(st) for st in body}
+    for st, was in zip(e.body, e.starts, strict=True):
+        if id(st) in kept and _first_line(st) != was:
+            if _first_line(st) - was != by:
+                return "lines moved unevenly"
+            return Shift(was, by)
+    return None
+
+
 def _first_line(st: ast.stmt) -> int:
     decos = getattr(st, "decorator_list", None)
     return min([st.lineno, *(d.lineno for d in decos)]) if decos else st.lineno
@@ -359,6 +393,19 @@ class _Entry:
     body: list[ast.stmt]
     total_lines: int
     value: Any
+    #: First lines of ``body``'s statements when it was stored (the nodes move in place).
+    starts: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Lines from ``at`` on (in the stored reading's numbering) moved by ``by``."""
+
+    at: int
+    by: int
+
+    def line(self, n: int) -> int:
+        return n + self.by if n >= self.at else n
 
 
 @dataclass
@@ -372,6 +419,8 @@ class ModelMemo:
     misses: int = 0
     #: Why the last reading was not reused (for tests and logs).
     last_miss: str = ""
+    #: Reuses that had to move the reading's positions (lines added or removed above it).
+    shifted: int = 0
 
     def clear(self) -> None:
         self.entry = None
@@ -385,7 +434,7 @@ class ModelMemo:
         total_lines: int,
         value: Any,
     ) -> None:
-        self.entry = _Entry(key, record, list(body), total_lines, value)
+        self.entry = _Entry(key, record, list(body), total_lines, value, _starts(body))
         self._prune(body)
 
     def _prune(self, body: list[ast.stmt]) -> None:
@@ -393,21 +442,33 @@ class ModelMemo:
             live = {id(st) for st in body}
             self._summaries = {k: v for k, v in self._summaries.items() if k in live}
 
-    def reuse(self, key: tuple[Any, ...], body: list[ast.stmt], total_lines: int) -> Any | None:
-        """The stored reading when it holds for this version (``key`` and ``body``), else
-        None (and :attr:`last_miss` says why)."""
+    def reuse(
+        self, key: tuple[Any, ...], body: list[ast.stmt], total_lines: int
+    ) -> tuple[Any, Shift | None] | None:
+        """The stored reading when it holds for this version (``key`` and ``body``), and
+        how its positions moved (None: they did not), or None (:attr:`last_miss` says why).
+        A caller that gets a shift stores the moved reading back with :meth:`replace`."""
         why = self._why_not(key, body, total_lines)
-        if why is None:
-            self.hits += 1
-            e = self.entry
-            assert e is not None
-            e.body = list(body)
-            e.total_lines = total_lines
-            self._prune(body)
-            return e.value
-        self.misses += 1
-        self.last_miss = why
-        return None
+        if isinstance(why, str):
+            self.misses += 1
+            self.last_miss = why
+            return None
+        self.hits += 1
+        e = self.entry
+        assert e is not None
+        if why is not None:
+            self.shifted += 1
+            e.record.reached_end = why.line(e.record.reached_end)
+        e.body = list(body)
+        e.starts = _starts(body)
+        e.total_lines = total_lines
+        self._prune(body)
+        return e.value, why
+
+    def replace(self, value: Any) -> None:
+        """The stored reading, its positions moved (see :meth:`reuse`)."""
+        if self.entry is not None:
+            self.entry.value = value
 
     def _summary(self, st: ast.stmt) -> _Stmt:
         hit = self._summaries.get(id(st))
@@ -417,7 +478,9 @@ class ModelMemo:
         self._summaries[id(st)] = (st, s)
         return s
 
-    def _why_not(self, key: tuple[Any, ...], body: list[ast.stmt], total_lines: int) -> str | None:
+    def _why_not(
+        self, key: tuple[Any, ...], body: list[ast.stmt], total_lines: int
+    ) -> str | Shift | None:
         e = self.entry
         if e is None:
             return "nothing read yet"
@@ -438,9 +501,16 @@ class ModelMemo:
             if why is not None:
                 return f"line {st.lineno}: {why}"
         if total_lines != e.total_lines:
-            first = min((_first_line(st) for st in changed), default=0)
-            if not changed or first <= rec.reached_end:
+            moved = _shift(e, body, total_lines - e.total_lines)
+            if moved is None or isinstance(moved, str):
+                return moved
+            if moved.at > rec.reached_end:
+                return None  # everything read lies above the lines that moved
+            # what was read moved: its positions can move with it, unless some came from
+            # other files (their lines did not move, and texts do not say whose they are)
+            if any(digest is not None for digest in rec.files.values()):
                 return "lines the models were read from moved"
+            return moved
         return None
 
 
@@ -449,6 +519,8 @@ def _matters(s: _Stmt, rec: ReadRecord) -> str | None:
         return "global, exec, a star import or match"
     if s.binds and (rec.names_scanned or not s.binds.isdisjoint(rec.names)):
         return "binds a name the models read"
+    if not s.mentions.isdisjoint(rec.replayed):
+        return "mentions a model the reading followed through the script"
     if (s.calls or s.dynamic_call) and rec.calls_scanned:
         return "a call (every call was looked at)"
     if not s.calls.isdisjoint(rec.call_keys):

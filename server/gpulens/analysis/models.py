@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpulens.analysis.modelcache import constructor_like
+from gpulens.analysis.modelcache import constructor_like, note_replay
 from gpulens.analysis.modules import file_of
 from gpulens.analysis.symbols import Binding, Scope, SymbolTable, dotted_target
 from gpulens.analysis.values import (
@@ -667,6 +667,8 @@ class Builder:
         node = scope.node
         if isinstance(node, ast.ClassDef):
             return value
+        if scope.parent is None:
+            note_replay(name)  # every script-level statement mentioning it is read
         env = Env({name: value}, scope)
         for st in self._after(node.body, b.line, end, name, env):
             env.pos = (st.lineno, st.col_offset)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ __all__ = ["LocalModule", "file_of", "find_module_file", "load_module", "split_m
 MAX_MODULE_BYTES = 1_000_000
 #: How deep ``from a.b.c import X`` may go.
 _MAX_PARTS = 6
+#: Never looked for beside the script: the standard library and the libraries training
+#: scripts import (most imports of a script are these).
+_LIBRARIES = frozenset(sys.stdlib_module_names) | {
+    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "pandas", "sklearn",
+    "transformers", "datasets", "accelerate", "lightning", "pytorch_lightning", "deepspeed",
+    "timm", "peft", "trl", "wandb", "tqdm", "hydra", "omegaconf", "yaml", "PIL", "cv2",
+    "matplotlib", "tensorboard", "einops", "tiktoken", "safetensors", "huggingface_hub",
+}  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -55,6 +64,8 @@ def find_module_file(script_path: str | None, module: str) -> str | None:
     if not script_path or not module or module.startswith("."):
         return None
     parts = module.split(".")
+    if parts[0] in _LIBRARIES:
+        return None  # (a file of the user's named like a library would shadow it: not read)
     if len(parts) > _MAX_PARTS or not all(p.isidentifier() for p in parts):
         return None
     base = os.path.join(os.path.dirname(os.path.abspath(script_path)), *parts)
