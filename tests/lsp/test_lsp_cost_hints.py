@@ -4,6 +4,8 @@ settings toggles ``gpulens.inlayHints.layers`` / ``gpulens.inlayHints.memory``."
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 
 import pytest
 from lsp_support import EXAMPLE, find, hint_kind, hints, hover_at, labels, open_doc
@@ -120,11 +122,14 @@ async def test_tooltips_resolved_lazily(client: LanguageClient) -> None:
     assert isinstance(tip, types.MarkupContent) and tip.value.startswith("### Model `model`")
 
 
-async def test_a_model_from_the_scripts_own_module(client: LanguageClient) -> None:
+async def test_a_model_from_the_scripts_own_module(client: LanguageClient, tmp_path: Path) -> None:
     """nanoGPT-style: `from gpt_model import GPT` beside the script. The model and memory hints
     come at the script's lines; the module's layers get none in the script (their lines are
     gpt_model.py's)."""
-    path = EXAMPLE.parents[1] / "tests" / "fixtures" / "multifile" / "train_gpt.py"
+    fixtures = EXAMPLE.parents[1] / "tests" / "fixtures"
+    shutil.copy(fixtures / "models" / "nanogpt.py", tmp_path / "gpt_model.py")
+    path = tmp_path / "train_gpt.py"
+    shutil.copy(fixtures / "multifile" / "train_gpt.py", path)
     text = path.read_text(encoding="utf-8")
     uri = open_doc(client, text, uri=path.as_uri())
     result = await hints(client, uri)

@@ -1,8 +1,9 @@
 """Models defined in the script's own modules (``from model import GPT``, ``models/`` packages).
 
-The fixtures in ``tests/fixtures/multifile`` are read as an editor would (the script's path
-given), and the models gpulens reads from the modules are compared with torch building the same
-modules.
+The scripts in ``tests/fixtures/multifile`` are read as an editor would (the script's path
+given), and the models gpulens reads from their modules are compared with torch building the
+same modules. ``train_gpt.py`` imports ``gpt_model``: the nanoGPT fixture model, copied beside it
+(a module with top-level code of its own: a demo model that is not the script's).
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ import pytest
 from gpulens.analysis import analyze
 from gpulens.analysis.incremental import ParseCache
 
-HERE = Path(__file__).resolve().parents[1] / "fixtures" / "multifile"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HERE = FIXTURES / "multifile"
+
+
+@pytest.fixture
+def gpt_script(tmp_path: Path) -> Path:
+    """train_gpt.py with the nanoGPT fixture beside it as gpt_model.py."""
+    shutil.copy(HERE / "train_gpt.py", tmp_path / "train_gpt.py")
+    shutil.copy(FIXTURES / "models" / "nanogpt.py", tmp_path / "gpt_model.py")
+    return tmp_path / "train_gpt.py"
 
 
 def _import(path: Path, name: str) -> Any:
@@ -36,12 +46,11 @@ def _params(model: Any) -> int:
     return sum(p.numel() for p in set(model.parameters()))
 
 
-def test_a_gpt_from_model_py_is_read_with_its_config() -> None:
+def test_a_gpt_from_model_py_is_read_with_its_config(gpt_script: Path) -> None:
     torch = pytest.importorskip("torch")
-    path = HERE / "train_gpt.py"
-    a = analyze(path.read_text(encoding="utf-8"), path=str(path))
-    [gpt] = a.models  # the module's own `__main__` demo model is not the script's
-    mod = _import(HERE / "gpt_model.py", "gpt_model_under_test")
+    a = analyze(gpt_script.read_text(encoding="utf-8"), path=str(gpt_script))
+    [gpt] = a.models  # the module's own demo model is not the script's
+    mod = _import(gpt_script.parent / "gpt_model.py", "gpt_model_under_test")
     cfg = mod.GPTConfig(
         n_layer=2, n_head=4, n_embd=128, block_size=64, bias=False, vocab_size=1000, dropout=0.0
     )
@@ -81,12 +90,11 @@ def test_without_the_module_the_model_is_unknown_with_the_reason(tmp_path: Path)
     assert b.models[0].params is None
 
 
-def test_an_edit_of_the_module_is_followed_under_the_same_script(tmp_path: Path) -> None:
-    shutil.copy(HERE / "train_gpt.py", tmp_path / "train.py")
-    module = (HERE / "gpt_model.py").read_text(encoding="utf-8")
-    (tmp_path / "gpt_model.py").write_text(module, encoding="utf-8")
-    script = str(tmp_path / "train.py")
-    text = (tmp_path / "train.py").read_text(encoding="utf-8")
+def test_an_edit_of_the_module_is_followed_under_the_same_script(gpt_script: Path) -> None:
+    tmp_path = gpt_script.parent
+    module = (tmp_path / "gpt_model.py").read_text(encoding="utf-8")
+    script = str(gpt_script)
+    text = gpt_script.read_text(encoding="utf-8")
     cache = ParseCache()
     first = analyze(text, path=script, parse_cache=cache)
     second = analyze(text, path=script, parse_cache=cache)

@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpulens.analysis.symbols import call_name
+
 __all__ = [
     "ModelMemo",
     "ReadRecord",
@@ -204,15 +206,6 @@ class _Stmt:
     mentions: frozenset[str] = frozenset()
 
 
-def _call_name(call: ast.Call) -> str | None:
-    f = call.func
-    if isinstance(f, ast.Name):
-        return f.id
-    if isinstance(f, ast.Attribute):
-        return f.attr
-    return None
-
-
 def _target_roots(t: ast.expr, out: set[str]) -> None:
     if isinstance(t, ast.Name):
         out.add(t.id)
@@ -269,7 +262,7 @@ def summarize(st: ast.stmt) -> _Stmt:
         if isinstance(n, ast.Name):
             mentions.add(n.id)
         elif isinstance(n, ast.Call):
-            name = _call_name(n)
+            name = call_name(n)
             if name is None:
                 dynamic = True
             else:
@@ -285,7 +278,7 @@ def summarize(st: ast.stmt) -> _Stmt:
             if not any(isinstance(t, ast.Name) for t in targets):
                 continue
             if isinstance(value, ast.Call):
-                name = _call_name(value)
+                name = call_name(value)
                 if name is None or isinstance(value.func, ast.Subscript | ast.Call):
                     assigned_dynamic = True
                 if name is not None:
