@@ -127,3 +127,27 @@ def test_the_modules_names_do_not_leak_into_the_script(tmp_path: Path) -> None:
     )
     a = analyze(text, path=str(script))
     assert a.models[0].params == 16 * 16 + 16
+
+
+def test_modules_importing_each_other_and_broken_modules(tmp_path: Path) -> None:
+    """A cycle of imports, a module that does not parse and one re-exporting another's class:
+    read where possible, unknown with a reason otherwise, never an error."""
+    (tmp_path / "a.py").write_text("from b import Net\nfrom b import Loop\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text(
+        "import torch.nn as nn\nfrom a import Loop\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 2)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "broken.py").write_text("class Half(nn.Module:\n", encoding="utf-8")
+    text = (
+        "import torch\nfrom a import Net, Loop\nfrom broken import Half\n"
+        "model = Net()\nother = Loop()\nhalf = Half()\n"
+        "opt = torch.optim.SGD([*model.parameters(), *half.parameters()], lr=0.1)\n"
+        "x = torch.randn(4, 8)\nmodel(x).sum().backward()\nopt.step()\n"
+    )
+    a = analyze(text, path=str(tmp_path / "train.py"))
+    assert a.error is None
+    by_name = {m.name: m for m in a.models}
+    assert by_name["Net"].params == 8 * 2 + 2  # re-exported by a.py from b.py
+    assert by_name["Half"].params is None  # broken.py does not parse: unknown, with why

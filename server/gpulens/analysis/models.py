@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,6 +255,8 @@ class Builder:
         self.meta: dict[int, Meta] = {}
         self.steps = STEP_BUDGET
         self._binding_memo: dict[int, Any] = {}
+        #: Imported names being resolved through the user's modules (see :meth:`imported`).
+        self._importing: set[str] = set()
         self._active: set[int] = set()
         self._module_class: dict[int, bool] = {}
         self._facts: dict[int, tuple[frozenset[str], bool]] = {}
@@ -590,10 +593,14 @@ class Builder:
         """An imported name: what a module of the user's beside the script binds it to
         (``from model import GPT``), else the library symbol."""
         linked = self.ev.local_member(full)
-        if linked is None:
+        if linked is None or full in self._importing:  # (modules importing each other)
             return Sym(full)
         mod, bs = linked
-        return self.binding_value(bs, full.rsplit(".", 1)[-1], mod.table.module, None, quick)
+        self._importing.add(full)
+        try:
+            return self.binding_value(bs, full.rsplit(".", 1)[-1], mod.table.module, None, quick)
+        finally:
+            self._importing.discard(full)
 
     def binding_object(self, b: Binding, pos: tuple[int, int] | None) -> Any:
         """The value an assignment makes, with the changes later statements of the same scope
@@ -1607,8 +1614,18 @@ class Builder:
         root = name.split(".", 1)[0]
         if root not in _LIBRARIES:
             where = name.rsplit(".", 1)[0]
+            from gpulens.analysis.modules import split_member
+
+            local = split_member(self.ev.ctx.script_path, name)
+            if local is not None:
+                return Unk(
+                    f"`{last}` comes from `{os.path.basename(local[0])}`, which gpulens could not "
+                    f"follow (it does not parse, or `{last}` is not defined there as a class or "
+                    "function)"
+                )
             return Unk(
-                f"`{last}` comes from `{where}`, which gpulens does not read (only this file)"
+                f"`{last}` comes from `{where}`, which gpulens does not read (only this file "
+                "and the modules beside it)"
             )
         return Unk(f"`{name}` is only known when the script runs")
 

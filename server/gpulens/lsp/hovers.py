@@ -160,7 +160,9 @@ def _cost_lines(view: View, mention: Mention, fact: Fact | None, locale: str) ->
                 and it.total is not None
                 and it.optimizer_steps != it.total
             ):
-                summary.append(f"{ui('opt_steps_title', locale)}: **{fmt_count(it.optimizer_steps)}**")
+                summary.append(
+                    f"{ui('opt_steps_title', locale)}: **{fmt_count(it.optimizer_steps)}**"
+                )
             lines.append(" · ".join(summary))
         summary_zh = zh_summary(view) if locale == "zh-cn" else ""
         if summary_zh:

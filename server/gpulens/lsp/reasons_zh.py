@@ -318,6 +318,16 @@ _TABLE: tuple[tuple[str, str], ...] = (
         "{code} comes from {code2}, which gpulens does not read (only this file)",
         "{code} 来自 {code2}，gpulens 不读取它（只读当前文件）",
     ),
+    (
+        "{code} comes from {code2}, which gpulens does not read (only this file and the modules"
+        " beside it)",
+        "{code} 来自 {code2}，gpulens 不读取它（只读当前文件和它旁边的模块）",
+    ),
+    (
+        "{code} comes from {code2}, which gpulens could not follow (it does not parse, or {code3}"
+        " is not defined there as a class or function)",
+        "{code} 来自 {code2}，gpulens 无法跟踪它（它无法解析，或其中没有把 {code3} 定义为类或函数）",
+    ),
     ("{code} is only known when the script runs", "{code} 要到脚本运行时才知道"),
     (
         "{code} depends on {code2}, which is only known when the script runs",
