@@ -326,7 +326,8 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (
         "{code} comes from {code2}, which gpulens could not follow (it does not parse, or {code3}"
         " is not defined there as a class or function)",
-        "{code} 来自 {code2}，gpulens 无法跟踪它（它无法解析，或其中没有把 {code3} 定义为类或函数）",
+        "{code} 来自 {code2}，gpulens 无法跟踪它（它无法解析，"
+        "或其中没有把 {code3} 定义为类或函数）",
     ),
     ("{code} is only known when the script runs", "{code} 要到脚本运行时才知道"),
     (
