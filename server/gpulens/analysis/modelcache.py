@@ -358,7 +358,8 @@ def _statement_end(body: list[ast.stmt], line: int) -> int:
 
 
 def _starts(body: list[ast.stmt]) -> list[int]:
-    return [_first_line(st) for st in body]
+    # (a statement's decorators move with it: its own line tells whether it moved)
+    return [st.lineno for st in body]
 
 
 def _shift(e: _Entry, body: list[ast.stmt], by: int) -> Shift | str | None:
@@ -367,10 +368,10 @@ def _shift(e: _Entry, body: list[ast.stmt], by: int) -> Shift | str | None:
     none moved (lines added or removed after the last statement)."""
     kept = {id(st) for st in body}
     for st, was in zip(e.body, e.starts, strict=True):
-        if id(st) in kept and _first_line(st) != was:
-            if _first_line(st) - was != by:
+        if id(st) in kept and st.lineno != was:
+            if st.lineno - was != by:
                 return "lines moved unevenly"
-            return Shift(was, by)
+            return Shift(_first_line(st) - by, by)
     return None
 
 
