@@ -285,7 +285,7 @@ class Tracer:
         path = self.names.get(id(m), name)
         meta = self.b.meta.get(id(m))
         if meta is not None:
-            self.b.meta[id(new)] = meta
+            self.b.set_meta(new, meta)
         if path:
             self.root.set_child(path, new)
         else:

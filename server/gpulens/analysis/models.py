@@ -252,7 +252,9 @@ class Builder:
     def __init__(self, ev: Evaluator) -> None:
         self.ev = ev
         self.table: SymbolTable = ev.table
+        #: Meta by id of the module object (see :meth:`set_meta`).
         self.meta: dict[int, Meta] = {}
+        self._meta_owners: list[Any] = []
         self.steps = STEP_BUDGET
         self._binding_memo: dict[int, Any] = {}
         #: Imported names being resolved through the user's modules (see :meth:`imported`).
@@ -270,11 +272,19 @@ class Builder:
         if self.steps < 0:
             raise _Budget
 
+    def set_meta(self, obj: Any, meta: Meta) -> Meta:
+        """Record ``meta`` for ``obj``, keeping ``obj`` alive: an id is unique only among live
+        objects, and a module built and dropped during the reading (a layer replaced later)
+        must not lend its meta to a new one that happens to get its id."""
+        self._meta_owners.append(obj)
+        self.meta[id(obj)] = meta
+        return meta
+
     def note(self, info: LayerInfo, node: ast.AST | None, **kw: Any) -> LayerInfo:
         m = self.meta.get(id(info))
         if m is None:
             line, span = where(node)
-            self.meta[id(info)] = Meta(line, span=span, **kw)
+            self.set_meta(info, Meta(line, span=span, **kw))
         return info
 
     # -- classes ----------------------------------------------------------------------------
@@ -409,7 +419,7 @@ class Builder:
             info.own_tensors = None
             info.reason = obj.poison
         line, span = where(node)
-        self.meta[id(info)] = Meta(line, cls, obj.attrs, type_name=type_name, span=span)
+        self.set_meta(info, Meta(line, cls, obj.attrs, type_name=type_name, span=span))
         obj.info = info
         return info
 
@@ -480,7 +490,7 @@ class Builder:
             bad.own_tensors = None
             bad.reason = f"`{name}` is not a torchvision classification model in gpulens' table"
             line, span = where(node)
-            self.meta[id(bad)] = Meta(line, None, {"__unread__": True}, None, name, span)
+            self.set_meta(bad, Meta(line, None, {"__unread__": True}, None, name, span))
             return bad
         nc = kwargs.get("num_classes", entry.num_classes)
         if not _is_int(nc):
@@ -499,7 +509,7 @@ class Builder:
             self._place(root, path, lin)
             self.note(lin, node, type_name="Linear")
         line, span = where(node)
-        self.meta[id(root)] = Meta(line, None, {}, entry, type_name=name, span=span)
+        self.set_meta(root, Meta(line, None, {}, entry, type_name=name, span=span))
         return root
 
     def _place(self, root: LayerInfo, path: str, module: LayerInfo) -> None:
@@ -1973,7 +1983,7 @@ class Builder:
         for (_, a), (_, b) in zip(info.named_modules(), new.named_modules(), strict=False):
             m = self.meta.get(id(a))
             if m is not None:
-                self.meta[id(b)] = Meta(m.line, m.cls, dict(m.attrs), m.tv, m.type_name, m.span)
+                self.set_meta(b, Meta(m.line, m.cls, dict(m.attrs), m.tv, m.type_name, m.span))
         return new
 
     def finish_copy(self, obj: Obj) -> LayerInfo:
@@ -2037,7 +2047,7 @@ class Builder:
         return Unk(f"`.{name}()` of a module is not followed")
 
     def poison_trainable(self, info: LayerInfo, reason: str) -> None:
-        m = self.meta.setdefault(id(info), Meta(None))
+        m = self.meta.get(id(info)) or self.set_meta(info, Meta(None))
         m.attrs["__trainable_unknown__"] = reason
 
 
@@ -2406,7 +2416,7 @@ def _unread_model(b: Builder, call: ast.Call, scope: Scope, why: Unk) -> LayerIn
             f"`{b.ev.segment(call, 60)}` builds the model at run time (weights or config"
             " loaded then); gpulens reads only this file"
         )
-        b.meta[id(info)] = Meta(call.lineno, None, {"__unread__": True}, None, shown, span_of(call))
+        b.set_meta(info, Meta(call.lineno, None, {"__unread__": True}, None, shown, span_of(call)))
         return info
     if full is None or not last[:1].isupper() or full.split(".", 1)[0] in _NOT_MODELS:
         return None  # only classes of the user's own modules (model.py's GPT)
@@ -2415,7 +2425,7 @@ def _unread_model(b: Builder, call: ast.Call, scope: Scope, why: Unk) -> LayerIn
     info = L.custom(last)
     info.own_tensors = None
     info.reason = why.reason
-    b.meta[id(info)] = Meta(call.lineno, None, {"__unread__": True}, None, last, span_of(call))
+    b.set_meta(info, Meta(call.lineno, None, {"__unread__": True}, None, last, span_of(call)))
     return info
 
 
