@@ -504,6 +504,13 @@ CASES: list[Case] = [
         overrides={"max_steps": 5000},
         id="epoch_loop_budget_not_reached",
     ),
+    # DataLoader keywords from a dict updated under an undecidable `if`: the keys the update
+    # does not touch stay known (`batch_size`, the default `drop_last`).
+    Case(
+        "mnist_accel_kwargs.py",
+        {"batch_size": 64, "dataset_size": 60000, "epochs": 14, "drop_last": False},
+        (938, 13132, 13132),
+    ),
     # Broken code is analysed as far as it parses.
     Case(
         "syntax_error_half_typed.py",

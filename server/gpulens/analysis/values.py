@@ -98,6 +98,19 @@ class DictVal:
     items: dict[Any, V]
 
 
+def _agreeing(a: DictVal, b: DictVal, why: str) -> DictVal:
+    """The dict two undecided branches make: a key both give the same value keeps it; any
+    other key (different values, or set one way only) is unknown, with ``why``."""
+    items: dict[Any, V] = {}
+    for k in (*a.items, *(k for k in b.items if k not in a.items)):
+        x, y = a.items.get(k), b.items.get(k)
+        if x is not None and y is not None and x.known and y.known and x.value == y.value:
+            items[k] = x
+        else:
+            items[k] = unknown(why, x.span if x is not None else y.span if y is not None else None)
+    return DictVal(items)
+
+
 @dataclass
 class SeqVal:
     items: list[V]
@@ -596,11 +609,15 @@ class Evaluator:
                 return v
             if v.known and rest.known and v.value == rest.value:
                 return v
-            return unknown(
+            why = (
                 f"`{b.target}` depends on `{self._cond_text(cond)}`"
-                f" (line {b.line}), which is only known when the script runs",
-                span_of(b.node) if b.node else None,
+                f" (line {b.line}), which is only known when the script runs"
             )
+            # `if use_accel: kwargs.update(num_workers=1)`: the keys both ways agree on stay
+            # known (`kwargs['batch_size']`); the others depend on the condition
+            if isinstance(v.value, DictVal) and isinstance(rest.value, DictVal):
+                return V(_agreeing(v.value, rest.value, why), v.source, v.span)
+            return unknown(why, span_of(b.node) if b.node else None)
         return None
 
     def _cond_text(self, cond: ast.expr | None) -> str:
