@@ -67,6 +67,11 @@ CASES: list[Case] = [
         (938, 13132, 13132),
     ),
     Case(
+        "vae_accel_kwargs.py",
+        {"batch_size": 128, "dataset_size": 60000, "epochs": 10, "drop_last": False},
+        (469, 4690, 4690),
+    ),
+    Case(
         "mnist_argparse.py",
         {"batch_size": 128, "epochs": 3},
         (469, 1407, 1407),
@@ -510,6 +515,11 @@ CASES: list[Case] = [
         "mnist_accel_kwargs.py",
         {"batch_size": 64, "dataset_size": 60000, "epochs": 14, "drop_last": False},
         (938, 13132, 13132),
+    ),
+    Case(
+        "vae_accel_kwargs.py",
+        {"batch_size": 128, "dataset_size": 60000, "epochs": 10, "drop_last": False},
+        (469, 4690, 4690),
     ),
     # Broken code is analysed as far as it parses.
     Case(

@@ -1011,11 +1011,14 @@ class Evaluator:
             b = self.eval(node.orelse, scope, pos, frame)
             if a.known and b.known and a.value == b.value:
                 return a
-            return unknown(
+            why = (
                 f"`{self.segment(node, 60)}` depends on `{self.segment(node.test, 50)}`,"
-                " which is only known when the script runs",
-                sp,
+                " which is only known when the script runs"
             )
+            if isinstance(a.value, DictVal) and isinstance(b.value, DictVal):
+                # `{'num_workers': 1} if use_accel else {}`: what both agree on stays known
+                return V(_agreeing(a.value, b.value, why), a.source, sp)
+            return unknown(why, sp)
         if isinstance(node, ast.Call):
             return self._call(node, scope, pos, frame)
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
