@@ -151,3 +151,30 @@ def test_modules_importing_each_other_and_broken_modules(tmp_path: Path) -> None
     by_name = {m.name: m for m in a.models}
     assert by_name["Net"].params == 8 * 2 + 2  # re-exported by a.py from b.py
     assert by_name["Half"].params is None  # broken.py does not parse: unknown, with why
+
+
+def test_star_imports_through_a_package() -> None:
+    """kuangliu/pytorch-cifar: `from models import *`, whose `__init__.py` star-imports its
+    modules (`from .resnet import *`); `ResNet18()` is a function there building `ResNet`."""
+    pytest.importorskip("torch")
+    path = HERE / "cifar" / "main.py"
+    a = analyze(path.read_text(encoding="utf-8"), path=str(path))
+    [net] = a.models
+    package = HERE / "cifar" / "models"
+    spec = importlib.util.spec_from_file_location(
+        "cifar_models_under_test",
+        package / "__init__.py",
+        submodule_search_locations=[str(package)],
+    )
+    assert spec is not None and spec.loader is not None
+    zoo = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = zoo  # its `from .resnet import *` looks the package up
+    try:
+        spec.loader.exec_module(zoo)
+        ref = zoo.ResNet18()
+    finally:
+        for name in [m for m in sys.modules if m.startswith(spec.name)]:
+            del sys.modules[name]
+    assert (net.name, net.params) == ("ResNet", _params(ref))
+    assert a.memory is not None and a.memory.batch_size == 128
+    assert {layer.name: layer.output_shape for layer in net.layers}["linear"] == (128, 10)

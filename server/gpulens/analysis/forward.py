@@ -1814,6 +1814,7 @@ class ModelReading:
         ev.loader_batch = False
         ev.link_modules = True  # model.py beside the script is read for the models
         ev._members.clear()  # (looked up again: a recording notes the files read)
+        ev._stars.clear()
 
     def memo_key(
         self, opt_calls: list[tuple[ast.Call, Any]], names: frozenset[str], tv: bool

@@ -549,6 +549,9 @@ class Builder:
         imports = self.ev.table_for(scope).imports
         if name in imports:
             return self.imported(imports[name], quick)
+        star = self.ev.star_member(name, scope)  # `from models import *`
+        if star is not None:
+            return self.binding_value(star[1], name, star[0].table.module, None, quick)
         if name in _BUILTIN_NAMES:
             return Sym(f"builtins.{name}")
         if name in ("True", "False", "None"):
@@ -795,6 +798,7 @@ class Builder:
                     and hid not in table.classes
                     and hid not in table.functions
                     and hid not in _BUILTIN_NAMES
+                    and self.ev.star_member(hid, scope) is None
                 ):
                     return False  # a variable's method or a name this file never defines
             callee = self.resolve_expr_quick(f, scope)
@@ -2199,20 +2203,31 @@ def local_constructors(b: Builder) -> set[str]:
     """What the script calls by name out of its own modules: the names it imports from them
     (``from model import build``) and the classes and functions of a module it imports whole
     (``import models.convnet as zoo; zoo.make_model()``)."""
-    from gpulens.analysis.modules import find_module_file, load_module, split_member
+    from gpulens.analysis.modules import find_module_file, load_module, split_member, star_modules
 
     script = b.ev.ctx.script_path
     out: set[str] = set()
     if not script:
         return out
+    # what `from models import *` brings in, through the package's own star imports
+    seen: set[str] = set()
+    tree = b.table.module.node
+    todo = star_modules(tree, script, script) if isinstance(tree, ast.Module) else []
+    while todo:
+        mod = todo.pop()
+        if mod.path in seen or len(seen) > 32:
+            continue
+        seen.add(mod.path)
+        out |= dict.keys(mod.table.classes) | dict.keys(mod.table.functions)
+        todo += star_modules(mod.tree, mod.path, script)
     for local, full in dict.items(b.table.imports):
         if full.split(".", 1)[0] in _NOT_MODELS:
             continue
         path = find_module_file(script, full)
         if path is not None:
-            mod = load_module(path, full)
-            if mod is not None:
-                out |= dict.keys(mod.table.classes) | dict.keys(mod.table.functions)
+            whole = load_module(path, full)
+            if whole is not None:
+                out |= dict.keys(whole.table.classes) | dict.keys(whole.table.functions)
         elif split_member(script, full) is not None:
             out.add(local)
     return out

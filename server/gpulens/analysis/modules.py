@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from gpulens.analysis.modelcache import note_file
 from gpulens.analysis.symbols import SymbolTable, build
 
-__all__ = ["LocalModule", "file_of", "find_module_file", "load_module", "split_member"]
+__all__ = [
+    "LocalModule",
+    "file_of",
+    "find_module_file",
+    "load_module",
+    "split_member",
+    "star_modules",
+]
 
 #: Larger files are not read (a vendored library, generated code).
 MAX_MODULE_BYTES = 1_000_000
@@ -66,9 +73,13 @@ def find_module_file(script_path: str | None, module: str) -> str | None:
     parts = module.split(".")
     if parts[0] in _LIBRARIES:
         return None  # (a file of the user's named like a library would shadow it: not read)
+    return _find_in(os.path.dirname(os.path.abspath(script_path)), parts, script_path)
+
+
+def _find_in(directory: str, parts: list[str], script_path: str) -> str | None:
     if len(parts) > _MAX_PARTS or not all(p.isidentifier() for p in parts):
         return None
-    base = os.path.join(os.path.dirname(os.path.abspath(script_path)), *parts)
+    base = os.path.join(directory, *parts)
     for candidate in (base + ".py", os.path.join(base, "__init__.py")):
         note_file(candidate)
         if os.path.isfile(candidate):
@@ -112,6 +123,30 @@ def load_module(path: str, name: str) -> LocalModule | None:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return mod
+
+
+def star_modules(tree: ast.Module, path: str | None, script_path: str | None) -> list[LocalModule]:
+    """The user's modules a file pulls in whole at its top level (``from models import *``;
+    in a package, ``from .resnet import *``, found from the package's directory)."""
+    if not script_path:
+        return []
+    out: list[LocalModule] = []
+    for st in tree.body:
+        if not isinstance(st, ast.ImportFrom) or not any(a.name == "*" for a in st.names):
+            continue
+        parts = (st.module or "").split(".") if st.module else []
+        if st.level:
+            directory = os.path.dirname(os.path.abspath(path or script_path))
+            for _ in range(st.level - 1):
+                directory = os.path.dirname(directory)
+            found = _find_in(directory, parts, script_path) if parts else None
+        else:
+            found = find_module_file(script_path, st.module or "")
+        if found is not None:
+            mod = load_module(found, st.module or "")
+            if mod is not None:
+                out.append(mod)
+    return out
 
 
 def split_member(script_path: str | None, dotted: str) -> tuple[str, str, str] | None:

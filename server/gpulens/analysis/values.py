@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Span
-from gpulens.analysis.modules import file_of, load_module, split_member
+from gpulens.analysis.modules import file_of, load_module, split_member, star_modules
 from gpulens.analysis.symbols import (
     Binding,
     Condition,
@@ -494,6 +494,7 @@ class Evaluator:
         #: on (the facts stay the script's own: their positions are the script's).
         self.link_modules = False
         self._members: dict[str, tuple[Any, list[Binding]] | None] = {}
+        self._stars: dict[tuple[int, str], tuple[Any, list[Binding]] | None] = {}
 
     # -- the script's own modules -------------------------------------------------------------
     def table_for(self, scope: Scope) -> SymbolTable:
@@ -521,6 +522,42 @@ class Evaluator:
                 self.table.scope_of.update(mod.table.scope_of)
                 found = (mod, bs)
         self._members[dotted] = found
+        return found
+
+    def star_member(self, name: str, scope: Scope) -> tuple[Any, list[Binding]] | None:
+        """(module, bindings) of a name the file of ``scope`` gets from one of the user's modules
+        it star-imports (``from models import *`` and the package's own star imports, a few
+        levels deep), only while :attr:`link_modules` is on."""
+        if not self.link_modules:
+            return None
+        root = scope
+        while root.parent is not None:
+            root = root.parent
+        own = file_of(root.node)
+        key = (id(own), name)
+        if key in self._stars:
+            return self._stars[key]
+        found: tuple[Any, list[Binding]] | None = None
+        tree = own.tree if own is not None else root.node
+        if isinstance(tree, ast.Module):
+            path = own.path if own is not None else self.ctx.script_path
+            seen: set[str] = set()
+            todo = [(m, 0) for m in star_modules(tree, path, self.ctx.script_path)]
+            while todo and found is None:
+                mod, depth = todo.pop(0)
+                if mod.path in seen:
+                    continue
+                seen.add(mod.path)
+                bs = mod.table.module.bindings.get(name)
+                if bs:
+                    self.table.scope_of.update(mod.table.scope_of)
+                    found = (mod, bs)
+                elif depth < 3:
+                    todo += [
+                        (m, depth + 1)
+                        for m in star_modules(mod.tree, mod.path, self.ctx.script_path)
+                    ]
+        self._stars[key] = found
         return found
 
     # -- text helpers -----------------------------------------------------------------------
