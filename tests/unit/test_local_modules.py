@@ -178,3 +178,26 @@ def test_star_imports_through_a_package() -> None:
     assert (net.name, net.params) == ("ResNet", _params(ref))
     assert a.memory is not None and a.memory.batch_size == 128
     assert {layer.name: layer.output_shape for layer in net.layers}["linear"] == (128, 10)
+
+
+def test_named_relative_imports_inside_a_package() -> None:
+    """`from nets.mlp import DeepMLP`, where nets/mlp.py does `from .blocks import Block`."""
+    pytest.importorskip("torch")
+    path = HERE / "pkg" / "train.py"
+    a = analyze(path.read_text(encoding="utf-8"), path=str(path))
+    [net] = a.models
+    package = HERE / "pkg" / "nets"
+    spec = importlib.util.spec_from_file_location(
+        "nets_under_test", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None and spec.loader is not None
+    sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(sys.modules[spec.name])
+        mlp = importlib.import_module(f"{spec.name}.mlp")
+        ref = mlp.DeepMLP(depth=4)
+    finally:
+        for name in [m for m in sys.modules if m.startswith(spec.name)]:
+            del sys.modules[name]
+    assert (net.name, net.params) == ("DeepMLP", _params(ref))
+    assert a.memory is not None

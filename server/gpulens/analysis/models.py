@@ -322,7 +322,7 @@ class Builder:
         v = self.global_name(head, scope, None, quick=True)
         for part in rest.split(".") if rest else ():
             if isinstance(v, Sym):
-                v = self.imported(f"{v.name}.{part}", quick=True)
+                v = self.imported(f"{v.name}.{part}", quick=True, scope=scope)
             else:
                 return Unk("attribute")
         return v
@@ -548,7 +548,7 @@ class Builder:
             p = None
         imports = self.ev.table_for(scope).imports
         if name in imports:
-            return self.imported(imports[name], quick)
+            return self.imported(imports[name], quick, scope)
         star = self.ev.star_member(name, scope)  # `from models import *`
         if star is not None:
             return self.binding_value(star[1], name, star[0].table.module, None, quick)
@@ -568,7 +568,7 @@ class Builder:
     ) -> Any:
         b = cands[-1]
         if b.kind == "import":
-            return self.imported(self.ev.table_for(scope).imports.get(name, name), quick)
+            return self.imported(self.ev.table_for(scope).imports.get(name, name), quick, scope)
         if b.kind == "class" and isinstance(b.node, ast.ClassDef):
             cs = self.table.scope_of.get(id(b.node))
             return ClassRef(b.node, cs) if cs is not None else Unk("class")
@@ -602,10 +602,11 @@ class Builder:
             return Unk(f"`{name}` is not defined in this file")
         return self.from_v(v)
 
-    def imported(self, full: str, quick: bool = False) -> Any:
+    def imported(self, full: str, quick: bool = False, scope: Scope | None = None) -> Any:
         """An imported name: what a module of the user's beside the script binds it to
-        (``from model import GPT``), else the library symbol."""
-        linked = self.ev.local_member(full)
+        (``from model import GPT``; ``scope``: where the import is, for a package's modules),
+        else the library symbol."""
+        linked = self.ev.local_member(full, scope)
         if linked is None or full in self._importing:  # (modules importing each other)
             return Sym(full)
         mod, bs = linked

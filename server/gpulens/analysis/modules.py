@@ -149,14 +149,20 @@ def star_modules(tree: ast.Module, path: str | None, script_path: str | None) ->
     return out
 
 
-def split_member(script_path: str | None, dotted: str) -> tuple[str, str, str] | None:
-    """``model.GPT`` → (file of ``model``, ``model``, ``GPT``): the longest prefix of a dotted
-    import name that is a local module, and the member named after it (one name)."""
+def split_member(
+    script_path: str | None, dotted: str, near: str | None = None
+) -> tuple[str, str, str] | None:
+    """``model.GPT`` → (file of ``model``, ``model``, ``GPT``): the module part of a dotted
+    import name when it is a file of the user's, and the member named after it. ``near``: the
+    directory of the importing module of a package (``from .blocks import Block`` in
+    ``models/resnet.py`` is ``models/blocks.py``), looked in after the script's."""
     parts = dotted.split(".")
     if len(parts) < 2:
         return None
     module, member = ".".join(parts[:-1]), parts[-1]
     path = find_module_file(script_path, module)
+    if path is None and near is not None and script_path and parts[0] not in _LIBRARIES:
+        path = _find_in(near, parts[:-1], script_path)
     if path is None:
         return None
     return path, module, member

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -493,7 +494,7 @@ class Evaluator:
         #: what those files define (``gpulens.analysis.modules``): the model reader turns this
         #: on (the facts stay the script's own: their positions are the script's).
         self.link_modules = False
-        self._members: dict[str, tuple[Any, list[Binding]] | None] = {}
+        self._members: dict[tuple[str, str | None], tuple[Any, list[Binding]] | None] = {}
         self._stars: dict[tuple[int, str], tuple[Any, list[Binding]] | None] = {}
 
     # -- the script's own modules -------------------------------------------------------------
@@ -505,15 +506,20 @@ class Evaluator:
         mod = file_of(root.node)
         return mod.table if mod is not None else self.table
 
-    def local_member(self, dotted: str) -> tuple[Any, list[Binding]] | None:
+    def local_member(
+        self, dotted: str, scope: Scope | None = None
+    ) -> tuple[Any, list[Binding]] | None:
         """(module, bindings) of ``model.GPT`` when ``model`` is a file of the user's beside the
-        script that binds ``GPT`` (only while :attr:`link_modules` is on)."""
+        script (or, imported by a module of a package, beside that module: ``scope``'s) that
+        binds ``GPT`` (only while :attr:`link_modules` is on)."""
         if not self.link_modules or "." not in dotted:
             return None
-        if dotted in self._members:
-            return self._members[dotted]
+        near = self.dir_of(scope) if scope is not None else None
+        key = (dotted, near)
+        if key in self._members:
+            return self._members[key]
         found: tuple[Any, list[Binding]] | None = None
-        where = split_member(self.ctx.script_path, dotted)
+        where = split_member(self.ctx.script_path, dotted, near)
         if where is not None:
             mod = load_module(where[0], where[1])
             bs = mod.table.module.bindings.get(where[2]) if mod is not None else None
@@ -521,8 +527,16 @@ class Evaluator:
                 # its classes' and functions' scopes, found by node like the script's own
                 self.table.scope_of.update(mod.table.scope_of)
                 found = (mod, bs)
-        self._members[dotted] = found
+        self._members[key] = found
         return found
+
+    def dir_of(self, scope: Scope) -> str | None:
+        """The directory of the user's module ``scope`` is in (None: the script's own)."""
+        root = scope
+        while root.parent is not None:
+            root = root.parent
+        mod = file_of(root.node)
+        return os.path.dirname(mod.path) if mod is not None else None
 
     def star_member(self, name: str, scope: Scope) -> tuple[Any, list[Binding]] | None:
         """(module, bindings) of a name the file of ``scope`` gets from one of the user's modules
@@ -707,7 +721,7 @@ class Evaluator:
             return b.preset if isinstance(b.preset, V) else unknown("no value")
         if b.kind == "import":
             target = self.table_for(b.scope).imports.get(b.target, b.target)
-            linked = self.local_member(target)
+            linked = self.local_member(target, b.scope)
             if linked is not None:
                 v = self._pick(linked[1], None)  # what the module leaves the name bound to
                 if v is not None:
