@@ -1771,7 +1771,7 @@ class ModelReading:
                 opt_calls.append((call, scope))
         names = constructor_names(self.b)
         loader = getattr(self.reader, "train_loader", None)
-        self.fresh_evaluation()
+        self.b.ev.reading_models(True)
         if memo is None or (self.batch is None and loader is None):
             # (the batch size read from the model's input comes out of the reading itself)
             read = self.read(opt_calls, names)
@@ -1794,27 +1794,8 @@ class ModelReading:
                 rec.constructor_form = bool(torchvision_modules(self.b))
                 rec.reached_end = max(rec.reached_end, *self.lines_read(read, opt_calls, body))
                 memo.store(key, rec, body, total_lines, read)
-        ev = self.b.ev
-        ev.loader_batch = True
-        ev.link_modules = False
-        ev._cache.clear()  # values read without the loaders' batch sizes or with other files
+        self.b.ev.reading_models(False)
         return self.finish(read)
-
-    def fresh_evaluation(self) -> None:
-        """Forget the values the evaluator computed for the reader of facts (a recorded model
-        reading must look up everything it uses itself), and give the reading its own budget.
-        Done with and without a memo, so that both read the same."""
-        from gpulens.analysis.values import EVAL_BUDGET
-
-        ev = self.b.ev
-        ev._cache.clear()
-        ev.memo.clear()
-        ev._argparse_ns = None
-        ev._budget = EVAL_BUDGET
-        ev.loader_batch = False
-        ev.link_modules = True  # model.py beside the script is read for the models
-        ev._members.clear()  # (looked up again: a recording notes the files read)
-        ev._stars.clear()
 
     def memo_key(
         self, opt_calls: list[tuple[ast.Call, Any]], names: frozenset[str], tv: bool
@@ -1915,19 +1896,26 @@ class ModelReading:
             summaries, read.params_total, memory, reason, read.batch_fact, read.batch_use
         )
 
-    def keeps_grads(self) -> bool:
-        """``zero_grad(set_to_none=False)`` in the training loop keeps every gradient allocated
-        between steps (torch >= 2.0 frees them by default)."""
+    def training_lines(self) -> list[tuple[int, int]] | None:
+        """Line ranges of the training loop and the training functions it calls (None: no
+        training loop was found)."""
         tl = getattr(self.reader, "train_loop", None)
         if tl is None:
-            return False
+            return None
         from gpulens.analysis.loops import LoopFinder
 
-        ranges = [
+        return [
             (b.lineno, getattr(b, "end_lineno", None) or b.lineno)
             for b, _s in LoopFinder(self.reader.ev).bodies(tl.node, tl.scope)
             if hasattr(b, "lineno")
         ]
+
+    def keeps_grads(self) -> bool:
+        """``zero_grad(set_to_none=False)`` in the training loop keeps every gradient allocated
+        between steps (torch >= 2.0 frees them by default)."""
+        ranges = self.training_lines()
+        if ranges is None:
+            return False
         for call, scope in self.reader.ev.call_index().get("zero_grad", ()):
             if not any(lo <= call.lineno <= hi for lo, hi in ranges):
                 continue
@@ -1945,16 +1933,9 @@ class ModelReading:
         loop feeds a trained model (``model(torch.randn(B, 3, 32, 32))``, ``x, y =
         get_batch()`` stacking ``B`` samples), followed by :meth:`Inputs.tensor_of`. Calls
         outside the training loop (a summary pass with a batch of one) do not count."""
-        tl = getattr(self.reader, "train_loop", None)
-        if tl is None:
+        ranges = self.training_lines()
+        if ranges is None:
             return None
-        from gpulens.analysis.loops import LoopFinder
-
-        ranges = [
-            (b.lineno, getattr(b, "end_lineno", None) or b.lineno)
-            for b, _s in LoopFinder(self.reader.ev).bodies(tl.node, tl.scope)
-            if hasattr(b, "lineno")
-        ]
         index = self.b.ev.call_index()
         for f in found:
             if not f.trained:

@@ -476,7 +476,6 @@ class Evaluator:
         self._active: set[tuple[int, int]] = set()
         self._depth = 0
         self._budget = EVAL_BUDGET
-        self._argparse_ns: V | None = None
         self._callers: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         #: Values of imported names that are not calls (``sys.argv``, ``os.environ``...).
         self.symbol_values: dict[str, Callable[[Span], V]] = {}
@@ -496,6 +495,23 @@ class Evaluator:
         self.link_modules = False
         self._members: dict[tuple[str, str | None], tuple[Any, list[Binding]] | None] = {}
         self._stars: dict[tuple[int, str], tuple[Any, list[Binding]] | None] = {}
+
+    def reading_models(self, on: bool) -> None:
+        """Enter (``on``) or leave the model reader's evaluation. Entering forgets the values
+        computed for the reader of facts (a recorded model reading must look up everything it
+        uses itself, see ``modelcache``) and gives the reading its own budget; inside, the
+        script's own modules are read (:attr:`link_modules`) and DataLoaders leave their batch
+        size unread (:attr:`loader_batch`: the reading then does not depend on it). Leaving
+        forgets the values computed that way. Done with and without a memo, so both read the
+        same."""
+        self._cache.clear()
+        self.loader_batch = not on
+        self.link_modules = on
+        if on:
+            self.memo.clear()
+            self._budget = EVAL_BUDGET
+            self._members.clear()  # looked up again: a recording notes the files read
+            self._stars.clear()
 
     # -- the script's own modules -------------------------------------------------------------
     def table_for(self, scope: Scope) -> SymbolTable:
