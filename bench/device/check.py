@@ -703,8 +703,13 @@ def _kib(x: float | None) -> str:
 
 def detect_gpu() -> tuple[bool, str]:
     smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False, "no nvidia-smi on PATH"
+    if smi is None:  # ask torch instead
+        code = "import torch; print(torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+        r = run_cmd([sys.executable, "-c", code], 60)
+        name = (r.get("stdout") or "").strip().splitlines()[-1:] or [""]
+        if r.get("rc") == 0 and name[0] not in ("", "False"):
+            return True, f"{name[0]} (torch; no nvidia-smi on PATH)"
+        return False, "no nvidia-smi on PATH and torch sees no CUDA device"
     r = run_cmd([smi, "-L"], 20)
     if r.get("rc") != 0 or "GPU" not in (r.get("stdout") or ""):
         return False, f"nvidia-smi -L failed: {tail(r.get('stderr'), 200)}"
