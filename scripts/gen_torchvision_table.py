@@ -31,8 +31,10 @@ the only place where the numbers come from, and it measures them with torch itse
   and a kernel of more than one element (cuDNN's workspace-hungry algorithms), per sample;
   ``largest_linear_bytes_per_sample``: the largest output of an ``nn.Linear`` (or of a
   ``MultiheadAttention``'s input projection, 3 x its input), per sample. Forward hooks on the
-  modules, difference between batch b and 2b. They set the stranded blocks of a convnet's step
-  (memory._reserved: 6 blocks of the first, 2 of the second).
+  modules, difference between batch b and 2b.
+  ``largest_dense_conv_grad_input_bytes_per_sample``: the same over the dense convolutions whose
+  input requires grad (every one but a stem convolution on the image): their backward computes
+  the input's gradient too. They set the stranded blocks of a convnet's step (memory._reserved).
 
 Usage (CPU is enough; torch/torchvision live in a separate venv, never in the server's)::
 
@@ -165,17 +167,21 @@ def _accepts_other_sizes(model: torch.nn.Module, size: int) -> bool:
     return True
 
 
-def _module_outputs(model: torch.nn.Module, batch: int, size: int) -> tuple[int, int]:
-    """(largest dense-convolution output, largest Linear / attention input-projection output)
-    in bytes for one forward at ``batch``."""
-    best = {"dense": 0, "linear": 0}
+def _module_outputs(model: torch.nn.Module, batch: int, size: int) -> dict[str, int]:
+    """Bytes of the largest dense-convolution output (``dense``), of those whose input requires
+    grad (``dense_grad_input``) and of the largest Linear / attention input-projection output
+    (``linear``) in one forward at ``batch``."""
+    best = {"dense": 0, "dense_grad_input": 0, "linear": 0}
 
     def conv_hook(mod: Any, inp: Any, out: torch.Tensor) -> None:
         kernel = 1
         for k in mod.kernel_size:
             kernel *= k
         if mod.groups == 1 and kernel > 1:
-            best["dense"] = max(best["dense"], out.numel() * out.element_size())
+            nbytes = out.numel() * out.element_size()
+            best["dense"] = max(best["dense"], nbytes)
+            if inp[0].requires_grad:
+                best["dense_grad_input"] = max(best["dense_grad_input"], nbytes)
 
     def linear_hook(mod: Any, inp: Any, out: torch.Tensor) -> None:
         best["linear"] = max(best["linear"], out.numel() * out.element_size())
@@ -198,7 +204,7 @@ def _module_outputs(model: torch.nn.Module, batch: int, size: int) -> tuple[int,
     finally:
         for h in handles:
             h.remove()
-    return best["dense"], best["linear"]
+    return best
 
 
 def measure(name: str) -> dict[str, Any]:
@@ -229,8 +235,8 @@ def measure(name: str) -> dict[str, Any]:
     if len(l4) != len(l2):
         raise RuntimeError(f"{name}: different op sequences at batch {b2} and {2 * b2}")
     per_sample = (s2 - s1) // (b2 - b1)
-    dense2, linear2 = _module_outputs(model, b2, size)
-    dense4, linear4 = _module_outputs(model, 2 * b2, size)
+    outs2 = _module_outputs(model, b2, size)
+    outs4 = _module_outputs(model, 2 * b2, size)
     heads = _heads(model, classes)
     entry.update(
         {
@@ -246,8 +252,12 @@ def measure(name: str) -> dict[str, Any]:
             "largest_activation_bytes_per_sample": max(
                 ((y - x) // b2 for x, y in zip(l2, l4, strict=True)), default=0
             ),
-            "largest_dense_conv_bytes_per_sample": (dense4 - dense2) // b2,
-            "largest_linear_bytes_per_sample": (linear4 - linear2) // b2,
+            "largest_dense_conv_bytes_per_sample": (outs4["dense"] - outs2["dense"]) // b2,
+            "largest_dense_conv_grad_input_bytes_per_sample": (
+                outs4["dense_grad_input"] - outs2["dense_grad_input"]
+            )
+            // b2,
+            "largest_linear_bytes_per_sample": (outs4["linear"] - outs2["linear"]) // b2,
             "measured_batches": [b1, b2],
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -280,7 +290,15 @@ def main() -> int:
             "as built by models.<name>() (no weights), measured with torch on CPU in fp32, "
             "training mode (activations as FakeTensors). saved_bytes_* are bytes of tensors "
             "autograd saves for backward (unique storages); per-sample parts scale about "
-            "linearly with pixels for conv nets."
+            "linearly with pixels for conv nets. largest_activation_bytes_per_sample: the "
+            "largest tensor one op of the forward creates, per sample (per-op difference "
+            "between batch 2 and 4). largest_dense_conv_bytes_per_sample: the largest output of "
+            "a convolution with groups 1 and a kernel of more than one element, per sample "
+            "(forward hooks on the conv modules; absent: not measured). "
+            "largest_dense_conv_grad_input_bytes_per_sample: the same over the convolutions "
+            "whose input requires grad (all but a stem on the image). "
+            "largest_linear_bytes_per_sample: the largest output of an nn.Linear (or of a "
+            "MultiheadAttention input projection), per sample (forward hooks)."
         ),
         "torch_version": torch.__version__,
         "torchvision_version": torchvision.__version__,

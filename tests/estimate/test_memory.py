@@ -312,8 +312,9 @@ def _expand_net(kernel: int) -> object:
 def test_dense_conv_outputs_set_the_fragmentation() -> None:
     """The stranded blocks follow the largest output of a dense convolution: a net whose
     largest tensor comes from a 1x1 convolution (no cuDNN workspace churn) strands blocks of
-    its 3x3 stem's output, a smaller amount than the same net with a 3x3 expansion."""
-    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS
+    its 3x3 stem's output, a smaller amount than the same net with a 3x3 expansion. The stem
+    works on the input batch (no input gradient in backward): fewer blocks per byte."""
+    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS, CONV_WGRAD_FRAGMENT_BLOCKS
 
     b = 256
     pw = estimate_training_memory(_expand_net(1), b, "fp32", "SGD")
@@ -322,15 +323,52 @@ def test_dense_conv_outputs_set_the_fragmentation() -> None:
     expansion = 64 * 32 * 32 * 4 * b
     pw_extra = pw.peak_reserved - pw.peak_allocated
     dense_extra = dense.peak_reserved - dense.peak_allocated
-    assert CONV_FRAGMENT_BLOCKS * stem <= pw_extra < CONV_FRAGMENT_BLOCKS * stem + 2 * MIB
+    want = CONV_WGRAD_FRAGMENT_BLOCKS * stem
+    assert want <= pw_extra < want + 2 * MIB
+    assert "a stem on the input" in pw.how["peak_reserved"]
     assert CONV_FRAGMENT_BLOCKS * expansion <= dense_extra
     assert dense_extra < CONV_FRAGMENT_BLOCKS * expansion + 2 * MIB
+    assert "a stem on the input" not in dense.how["peak_reserved"]
+
+
+def test_a_stem_and_the_next_dense_convolution_take_the_larger_term() -> None:
+    """vgg-like: a wide stem at full resolution, then a pool and a wider conv at half of it.
+    The walk records both outputs; the stranded bytes are the larger of the stem's term and
+    the second convolution's (its backward computes the input's gradient too)."""
+    from gpulens.estimate.activations import simulate
+    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS, CONV_WGRAD_FRAGMENT_BLOCKS
+
+    def net(second: int) -> object:
+        return sequential_trace(build("Sequential", (
+            build("Conv2d", (3, 64, 3), {"padding": 1}), build("ReLU", (), {"inplace": True}),
+            build("MaxPool2d", (2,)),
+            build("Conv2d", (64, second, 3), {"padding": 1}), build("ReLU"),
+            build("AdaptiveAvgPool2d", (1,)), build("Flatten"), build("Linear", (second, 10)),
+        )), (3, 64, 64))  # fmt: skip
+
+    b = 64
+    stem = 64 * 64 * 64 * 4 * b
+    for second, want in (
+        (128, CONV_WGRAD_FRAGMENT_BLOCKS * stem),  # 0.5 x the stem's bytes: the stem wins
+        (512, CONV_FRAGMENT_BLOCKS * 512 * 32 * 32 * 4 * b),  # 2 x: the second conv wins
+    ):
+        trace = net(second)
+        prof = simulate(trace, b)  # type: ignore[arg-type]
+        assert prof.largest_dense_conv == max(stem, second * 32 * 32 * 4 * b)
+        assert prof.largest_dense_conv_grad_input == second * 32 * 32 * 4 * b
+        e = estimate_training_memory(trace, b, "fp32", "SGD")  # type: ignore[arg-type]
+        extra = e.peak_reserved - e.peak_allocated
+        assert want <= extra < want + 2 * MIB, second
 
 
 def test_model_costs_dense_conv_and_matmul_figures() -> None:
-    """A table model with its dense-conv and Linear figures: 6 blocks of the former, 2 of the
+    """A table model with its dense-conv and Linear figures: 6.3 blocks of the former, 2 of the
     latter; without the dense figure the largest activation stands in (conservative)."""
-    from gpulens.estimate.memory import CONV_FRAGMENT_BLOCKS, CONV_MATMUL_BLOCKS
+    from gpulens.estimate.memory import (
+        CONV_FRAGMENT_BLOCKS,
+        CONV_MATMUL_BLOCKS,
+        CONV_WGRAD_FRAGMENT_BLOCKS,
+    )
 
     args = ("net", 1_000_000, 1_000_000, 0, 400_000, 12_288, 1000)
     figures = {"largest_activation_per_sample": 100_000, "largest_dense_conv_per_sample": 20_000}
@@ -348,6 +386,13 @@ def test_model_costs_dense_conv_and_matmul_figures() -> None:
     want += CONV_MATMUL_BLOCKS * 100_000 * n
     assert want <= extra(full) < want + 2 * MIB
     assert extra(older) >= CONV_FRAGMENT_BLOCKS * 100_000 * n > extra(no_mm)
+    # with the figure for convolutions that compute an input gradient: a stem-only net gets
+    # the stem's blocks; without it (above) the conservative full blocks
+    stem_only = ModelCosts(
+        *args, **figures, largest_dense_conv_grad_input_per_sample=0, largest_matmul_per_sample=0
+    )  # type: ignore[arg-type]
+    want = CONV_WGRAD_FRAGMENT_BLOCKS * 20_000 * n
+    assert want <= extra(stem_only) < want + 2 * MIB < extra(no_mm)
 
 
 def test_torchvision_table_dense_conv_and_linear_figures() -> None:
@@ -371,3 +416,15 @@ def test_torchvision_table_dense_conv_and_linear_figures() -> None:
     assert cnx.largest_dense_conv_bytes_per_sample == 96 * 56 * 56 * 4
     assert eff.largest_dense_conv_bytes_per_sample == 32 * 112 * 112 * 4
     assert eff.largest_linear_bytes_per_sample == 1000 * 4
+    # the largest dense conv whose input requires grad: every one but a stem on the image
+    vgg = lookup_model("vgg11")
+    assert vgg is not None
+    assert r18.largest_dense_conv_grad_input_bytes_per_sample == 64 * 56 * 56 * 4
+    assert vgg.largest_dense_conv_grad_input_bytes_per_sample == 128 * 112 * 112 * 4
+    assert eff.largest_dense_conv_grad_input_bytes_per_sample == 0  # depthwise and 1x1 after
+    for name in model_names():
+        m = lookup_model(name)
+        assert m is not None and m.largest_dense_conv_grad_input_bytes_per_sample is not None
+        assert m.largest_dense_conv_grad_input_bytes_per_sample <= (
+            m.largest_dense_conv_bytes_per_sample
+        )

@@ -600,6 +600,9 @@ class StepProfile:
     autocast_weight_copies: int = 0
     largest_activation: int = 0
     largest_dense_conv: int = 0  # bytes of the largest output of a dense convolution
+    # ... of those whose input requires grad: their backward also computes the input's gradient
+    # (a stem convolution on the batch computes only the weights')
+    largest_dense_conv_grad_input: int = 0
     largest_matmul: int = 0  # bytes of the largest output of a matmul (Linear, bmm, RNN)
     uses_matmul: bool = False
     uses_conv: bool = False
@@ -781,7 +784,7 @@ def _walk(
     eval_peak = live
     fwd_peak = 0
     fwd_at = bwd_at = -1
-    largest = largest_dense = largest_mm = 0
+    largest = largest_dense = largest_dense_gi = largest_mm = 0
     cast_compute: dict[int, int] = {}  # call -> element size its autocast-cast inputs got
     uses_matmul = uses_conv = False
 
@@ -923,12 +926,15 @@ def _walk(
             largest = step_new
         if cost.dense_conv and step_new > largest_dense:
             largest_dense = step_new
+        if cost.dense_conv and ins and requires_grad[ins[0]] and step_new > largest_dense_gi:
+            largest_dense_gi = step_new
         if cost.matmul and not cost.conv and step_new > largest_mm:
             largest_mm = step_new
 
     prof.fwd_peak = fwd_peak
     prof.largest_activation = largest
     prof.largest_dense_conv = largest_dense
+    prof.largest_dense_conv_grad_input = largest_dense_gi
     prof.largest_matmul = largest_mm
     prof.uses_matmul, prof.uses_conv = uses_matmul, uses_conv
     if fwd_at >= 0:

@@ -69,10 +69,12 @@ CUBLAS_WORKSPACE_EXTRA = 1 * MIB
 _ROUND = 512
 EVAL_LIVE_FRACTION = 0.09
 # Fragmentation of the caching allocator (see _reserved): cached blocks stranded per byte of the
-# largest dense-convolution output in a convolution net's step (the middle of the 4.4-6.5 range
-# measured on an H200), in its no_grad forward, per byte of the largest matmul output beside the
+# largest output of a dense convolution that also computes its input's gradient in a convolution
+# net's step (the middle of the 6.1-6.5 range measured on an H200), of a stem convolution on the
+# input (4.4-5.9), in its no_grad forward, per byte of the largest matmul output beside the
 # convolutions, and per byte of the largest activation's segment in nets without convolutions.
-CONV_FRAGMENT_BLOCKS = 6.0
+CONV_FRAGMENT_BLOCKS = 6.3
+CONV_WGRAD_FRAGMENT_BLOCKS = 5.15
 CONV_EVAL_FRAGMENT_BLOCKS = 1.5
 CONV_MATMUL_BLOCKS = 2.0
 NON_CONV_BLOCKS = 0.5
@@ -211,8 +213,9 @@ class ModelCosts:
     ``output_elems_per_sample`` is the logits' size (cross-entropy keeps log-softmax of it);
     ``largest_activation_per_sample`` the largest tensor one op creates (bytes per sample, 0 if
     unknown), ``largest_dense_conv_per_sample`` the largest output of a dense convolution
-    (groups 1, a kernel of more than one element; 0 if unknown): they set the caching
-    allocator's fragmentation (see ``_reserved``).
+    (groups 1, a kernel of more than one element; 0 if unknown) and
+    ``largest_dense_conv_grad_input_per_sample`` the largest of those whose input requires grad
+    (None if unknown): they set the caching allocator's fragmentation (see ``_reserved``).
     """
 
     name: str
@@ -228,6 +231,7 @@ class ModelCosts:
     matmul_weight_fraction: float = 1.0
     largest_activation_per_sample: int = 0
     largest_dense_conv_per_sample: int = 0
+    largest_dense_conv_grad_input_per_sample: int | None = None
     largest_matmul_per_sample: int | None = None
 
 
@@ -260,6 +264,11 @@ def torchvision_costs(
         output_elems_per_sample=classes,
         largest_activation_per_sample=int(m.largest_activation_bytes_per_sample * ratio),
         largest_dense_conv_per_sample=int(m.largest_dense_conv_bytes_per_sample * ratio),
+        largest_dense_conv_grad_input_per_sample=(
+            None
+            if m.largest_dense_conv_grad_input_bytes_per_sample is None
+            else int(m.largest_dense_conv_grad_input_bytes_per_sample * ratio)
+        ),
         largest_matmul_per_sample=(
             None
             if m.largest_linear_bytes_per_sample is None
@@ -412,6 +421,10 @@ def _from_costs(m: ModelCosts, batch: int, prec: Precision, train: bool) -> _Par
         m.largest_activation_per_sample if m.uses_conv else 0
     )
     p.largest_dense_conv = int(dense * batch * scale)
+    # unknown: the largest dense convolution is taken to compute its input's gradient too (the
+    # conservative side: more stranded blocks)
+    gi = m.largest_dense_conv_grad_input_per_sample
+    p.largest_dense_conv_grad_input = int((dense if gi is None else gi) * batch * scale)
     mm = m.largest_matmul_per_sample
     if mm is None:  # unknown: whatever is larger than the dense convolutions' outputs
         mm = max(0, m.largest_activation_per_sample - dense)
@@ -634,13 +647,18 @@ def _reserved(
     so best-fit reuse splits bigger cached blocks for smaller requests and strands a whole
     number of blocks of the largest such tensor: the stranded bytes grow with the largest
     output of a dense convolution, not with the total. Depthwise and 1x1 convolutions run as
-    direct kernels or one GEMM with little workspace and add no such churn. gpu-truth (measured
-    on an H200), reserved minus allocated per sample over the largest dense-conv output per
-    sample: cifar_cnn 6.1-6.5, tiny_unet 6.4, densenet121 5.8, resnet50 5.9, resnet18 5.6,
-    conv1d 5.4, efficientnet_b0 5.0, mobilenet_v3_small 4.5, vgg11 4.4 (over the largest
-    activation of any op, efficientnet_b0 was 1.7 and convnext_tiny 3.3: their largest tensors
-    come from 1x1 convolutions and Linear layers). :data:`CONV_FRAGMENT_BLOCKS` is the middle
-    of that range. A no_grad forward has no backward workspaces or gradients:
+    direct kernels or one GEMM with little workspace and add no such churn. A stem convolution
+    on the input batch (which does not require grad) has no data-gradient pass in backward: no
+    workspace for it and no gradient buffer of its input, so fewer blocks are stranded per byte
+    of its output. gpu-truth (measured on an H200), reserved minus allocated per sample over
+    the largest dense-conv output per sample, where that convolution also computes its input's
+    gradient: cifar_cnn 6.1-6.5, tiny_unet 6.4 (:data:`CONV_FRAGMENT_BLOCKS`, the middle);
+    where it is a stem: vgg11 4.4, mobilenet_v3_small 4.5, efficientnet_b0 5.0, conv1d 5.4,
+    resnet18 5.6, densenet121 5.8, resnet50 5.9 (:data:`CONV_WGRAD_FRAGMENT_BLOCKS`, the
+    middle); the larger of the two terms is taken (a stem's output is usually the largest, the
+    next dense convolution's a quarter or half of it). Over the largest activation of any op,
+    efficientnet_b0 was 1.7 and convnext_tiny 3.3: their largest tensors come from 1x1
+    convolutions and Linear layers. A no_grad forward has no backward workspaces or gradients:
     :data:`CONV_EVAL_FRAGMENT_BLOCKS` of the largest activation of any op (gpu-truth eval rows:
     resnet50 0.9 fp32 / 1.5 fp16, ViT-B/16 1.2). A convnet that also runs Linear layers on its
     feature maps strands blocks of their outputs too (cuBLAS on a reshaped 4-D input, with
@@ -671,14 +689,24 @@ def _reserved(
             "largest activation (a no_grad forward's conv workspaces, measured on an H200)"
         )
     if uses_conv and dense:
-        extra = int(CONV_FRAGMENT_BLOCKS * dense)
+        dense_gi = max((pr.largest_dense_conv_grad_input for pr in profs), default=0)
+        full = CONV_FRAGMENT_BLOCKS * dense_gi
+        stem = CONV_WGRAD_FRAGMENT_BLOCKS * dense
+        extra = int(max(full, stem))
         mm = max((pr.largest_matmul for pr in profs), default=0)
         other = int(CONV_MATMUL_BLOCKS * mm)
         extra += other
+        which = (
+            f"{CONV_FRAGMENT_BLOCKS:g} blocks of the largest output of a dense convolution "
+            "(cuDNN workspaces and gradients of other sizes strand cached blocks; the middle of "
+            "the range measured on an H200)"
+            if full >= stem
+            else f"{CONV_WGRAD_FRAGMENT_BLOCKS:g} blocks of the largest output of a dense "
+            "convolution, a stem on the input (its backward computes only the weights' "
+            "gradient; the middle of the range measured on an H200)"
+        )
         return _round(peak + extra, 2 * MIB), (
-            f"allocated peak in 2 MiB segments + {CONV_FRAGMENT_BLOCKS:g} blocks of the largest "
-            "output of a dense convolution (cuDNN workspaces and gradients of other sizes strand "
-            "cached blocks; the middle of the range measured on an H200)"
+            f"allocated peak in 2 MiB segments + {which}"
             + (f" + {CONV_MATMUL_BLOCKS:g} blocks of the largest matmul output" if other else "")
         )
     extra = int(NON_CONV_BLOCKS * _segment(largest))

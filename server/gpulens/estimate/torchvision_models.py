@@ -47,6 +47,9 @@ class TorchvisionModel:
     # the largest output of a dense convolution (groups 1, kernel over one element), per sample
     # (0: none, or a table predating it)
     largest_dense_conv_bytes_per_sample: int = 0
+    # ... of those whose input requires grad (all but a stem convolution on the image), per
+    # sample (None: a table predating it)
+    largest_dense_conv_grad_input_bytes_per_sample: int | None = None
     # the largest output of a Linear (or attention's input projection), per sample (None: not
     # measured)
     largest_linear_bytes_per_sample: int | None = None
@@ -89,6 +92,11 @@ def _models() -> dict[str, TorchvisionModel]:
             ),
             largest_dense_conv_bytes_per_sample=int(
                 e.get("largest_dense_conv_bytes_per_sample", 0)
+            ),
+            largest_dense_conv_grad_input_bytes_per_sample=(
+                None
+                if e.get("largest_dense_conv_grad_input_bytes_per_sample") is None
+                else int(e["largest_dense_conv_grad_input_bytes_per_sample"])
             ),
             largest_linear_bytes_per_sample=(
                 None

@@ -879,6 +879,13 @@ _TABLE: tuple[tuple[str, str], ...] = (
         "峰值已分配按 {size} 段取整 + 稠密卷积最大输出的 {n} 个块（cuDNN 工作区和其他大小的梯度"
         "会让缓存块无法复用；取 H200 上实测范围的中间值）",
     ),
+    (
+        "allocated peak in {size} segments + {n} blocks of the largest output of a dense "
+        "convolution, a stem on the input (its backward computes only the weights' gradient; "
+        "the middle of the range measured on an H200)",
+        "峰值已分配按 {size} 段取整 + 稠密卷积最大输出的 {n} 个块，该卷积是直接作用于输入的"
+        "首层（反向只计算权重的梯度；取 H200 上实测范围的中间值）",
+    ),
     ("{t} + {n} blocks of the largest matmul output", "{t} + 最大矩阵乘法输出的 {n} 个块"),
     (
         "allocated peak in {size} segments + {n} blocks of the largest activation (a no_grad "
