@@ -102,8 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Estimate each script's training memory and compare it with a GPU's usable memory. "
             "One line per finding, `path:line:col: severity: message`; exit 0 when all fit, "
-            "1 when one is at risk, 3 when one does not fit, 2 on bad input. Arguments after "
-            "`--` are the scripts' own argv."
+            "1 when one is at risk (or, with --strict, has no estimate), 3 when one does not "
+            "fit, 2 on bad input. Arguments after `--` are the scripts' own argv."
         ),
     )
     check_cmd.add_argument("files", nargs="+", metavar="FILE", help="training scripts")
@@ -113,6 +113,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="store_true",
         help="also report scripts that fit, and why a script has no estimate",
+    )
+    check_cmd.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "a training script whose memory cannot be estimated (a model built at run time, "
+            "an unknown input shape) is a finding at risk (exit 1), not a pass"
+        ),
     )
 
     commands.add_parser("serve", help="run the language server on stdio")

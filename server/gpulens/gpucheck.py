@@ -222,7 +222,7 @@ def run_check(
         print(f"gpulens: note: {note}", file=err)
     worst = EXIT_OK
     bad = False
-    counts = {"fits": 0, "at_risk": 0, "does_not_fit": 0, "unknown": 0}
+    counts = {"fits": 0, "at_risk": 0, "does_not_fit": 0, "unknown": 0, "unestimated": 0}
     for path in options.files:
         try:
             analysis = analyze_file(path)
@@ -233,10 +233,18 @@ def run_check(
         report = _fit(analysis, target, options)
         if report is None:
             counts["unknown"] += 1
-            if options.verbose and (analysis.models or analysis.fact("batch_size").known):
+            # a training script (a model or a batch size found) without an estimate; other
+            # files (helpers, configs) pass without a word
+            training = bool(analysis.models) or analysis.fact("batch_size").known
+            strict = getattr(options, "strict", False)
+            if training and (options.verbose or strict):
                 line, col = _position(analysis)
                 why = analysis.memory_reason or "no memory estimate"
-                print(f"{path}:{line}:{col}: note: memory not estimated: {why}", file=out)
+                severity = "warning" if strict else "note"
+                print(f"{path}:{line}:{col}: {severity}: memory not estimated: {why}", file=out)
+                if strict:
+                    counts["unestimated"] += 1
+                    worst = max(worst, EXIT_AT_RISK)
             continue
         counts[report.status] += 1
         if report.status == "fits" and not options.verbose:
@@ -251,6 +259,11 @@ def run_check(
     summary = (
         f"gpulens: {checked} of {len(options.files)} file(s) estimated against {target.name}: "
         f"{counts['fits']} fit, {counts['at_risk']} at risk, {counts['does_not_fit']} do not fit"
+        + (
+            f", {counts['unestimated']} training script(s) not estimated (--strict)"
+            if counts["unestimated"]
+            else ""
+        )
     )
     if options.verbose or worst or bad:
         print(summary, file=err)

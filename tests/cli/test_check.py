@@ -123,6 +123,41 @@ def test_worst_file_wins_and_other_files_pass(
     assert code == 0 and out == "" and "0 of 1 file(s)" in err
 
 
+HF_SCRIPT = """\
+from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+model = AutoModelForCausalLM.from_pretrained("gpt2")
+args = TrainingArguments("out", per_device_train_batch_size=16)
+Trainer(model=model, args=args).train()
+"""
+
+
+def test_strict_fails_training_scripts_without_an_estimate(
+    script: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model built at run time has no static estimate: a pass by default (a CI gate that
+    cannot know), a warning and exit 1 with --strict. Files that are not training scripts
+    pass either way, and a script with an estimate is judged on it."""
+    hf = tmp_path / "train_hf.py"
+    hf.write_text(HF_SCRIPT)
+    util = tmp_path / "util.py"
+    util.write_text("def add(a, b):\n    return a + b\n")
+    code, out, _ = run(["check", str(hf), str(util), "--gpu", "H200"], capsys)
+    assert code == 0 and out == ""
+    code, out, err = run(["check", str(hf), str(util), str(script), "--gpu", "H200", "--strict"],
+                         capsys)  # fmt: skip
+    assert code == 1
+    (finding,) = out.splitlines()
+    match = LINE.match(finding)
+    assert match and match["path"] == str(hf) and match["sev"] == "warning"
+    assert "memory not estimated" in finding and "from_pretrained" in finding
+    assert "1 training script(s) not estimated (--strict)" in err and "1 fit" in err
+    # a script that does not fit still wins over one without an estimate
+    gpu = card_for(memory(script, capsys), 1.2)
+    code, _, _ = run(["check", str(hf), str(script), "--gpu", gpu, "--strict"], capsys)
+    assert code == 3
+
+
 def test_verbose_reports_fitting_scripts(script: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["check", str(script), "--gpu", "H200", "-v"], capsys)
     assert code == 0
