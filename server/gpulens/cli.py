@@ -280,6 +280,8 @@ def _memory_section(analysis: Analysis) -> list[str]:
         "memory (static estimate: from the source, not measured)",
         f"  batch {memory.batch_size:,} · {memory.precision} · {optimizer}",
     ]
+    if analysis.device_note:
+        lines.append(f"  note: {analysis.device_note}")
     how: dict[str, str] = dict(memory.how or {})
     how.setdefault("overhead", "peak reserved - peak allocated (allocator rounding, fragmentation)")
     how.setdefault("eval_peak_allocated", "the evaluation loop under torch.no_grad()")

@@ -37,6 +37,8 @@ def test_classic_example_json_contract() -> None:
         "optimizer_steps": 60,
         "reason": None,
     }
+    # the classic example never moves its model to a GPU: the estimate says what it is
+    assert data["memory"] is not None and "trains on the CPU" in data["device_note"]
 
 
 def test_human_report_shows_values_and_provenance() -> None:
@@ -47,6 +49,7 @@ def test_human_report_shows_values_and_provenance() -> None:
     assert "1,200" in out
     assert "per epoch        12" in out
     assert "total            60" in out
+    assert "  note: The script as written trains on the CPU" in out
 
 
 def test_set_overrides_a_fact(tmp_path: Path) -> None:

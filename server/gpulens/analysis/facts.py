@@ -8,6 +8,7 @@ the LSP layer converts to 0-based lines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 #: The facts every analysis reports (more may be present).
@@ -194,6 +195,19 @@ class Analysis:
     #: None with ``memory_reason`` saying what is missing.
     memory: Any = None
     memory_reason: str | None = None
+    #: The text analysed, for the checks made only when their result is shown.
+    source: str = field(default="", repr=False, compare=False)
+
+    @cached_property
+    def device_note(self) -> str | None:
+        """Set when the script as written trains on the CPU (``analysis.placement``): the
+        estimate is then what it would need on a GPU. Worked out on first use: only a memory
+        hover or report shows it, and it reads the whole text."""
+        if self.memory is None or not self.source:
+            return None
+        from gpulens.analysis.placement import CPU_NOTE, trains_on_cpu
+
+        return CPU_NOTE if trains_on_cpu(self.source) else None
 
     def fact(self, name: str) -> Fact:
         return self.facts.get(name) or Fact.unknown(name, "not analysed")
@@ -211,4 +225,5 @@ class Analysis:
             "params_total": self.params_total,
             "memory": self.memory.as_json() if self.memory is not None else None,
             "memory_reason": self.memory_reason,
+            "device_note": self.device_note,
         }

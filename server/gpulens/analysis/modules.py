@@ -47,6 +47,11 @@ _LIBRARIES = frozenset(sys.stdlib_module_names) | {
 }  # fmt: skip
 
 
+def is_library(top_level: str) -> bool:
+    """``torch``, ``os``, ``numpy``: a module that is never the user's own."""
+    return top_level in _LIBRARIES
+
+
 @dataclass(eq=False)
 class LocalModule:
     """A module of the user's read for the script: its text and symbol table."""

@@ -959,7 +959,12 @@ def _analyze(
         iterations = Iterations(None, None, None, error)
         mentions = []
     analysis = Analysis(
-        file=file, facts=facts, iterations=iterations, mentions=mentions, error=error
+        file=file,
+        facts=facts,
+        iterations=iterations,
+        mentions=mentions,
+        error=error,
+        source=source,
     )
     if model_reader is not None:
         # issue 3: the models the script builds, params_total and the memory estimate

@@ -490,6 +490,8 @@ def _memory_lines(analysis: Analysis, locale: str, heading: str) -> list[str]:
             optimizer=_optimizer_word(memory),
         )
     )
+    if analysis.device_note:
+        lines += ["", f"_{escape(localize(analysis.device_note, locale))}_"]
     fits = fit_line(analysis, locale)
     if fits:
         lines += ["", fits]

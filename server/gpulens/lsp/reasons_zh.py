@@ -888,6 +888,13 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ),
     ("{t} + {n} blocks of the largest matmul output", "{t} + 最大矩阵乘法输出的 {n} 个块"),
     (
+        "The script as written trains on the CPU: nothing in it moves the model or the data to a "
+        "GPU (no {code}, {code2}, {code3} or training framework). These figures are what it "
+        "would need on one.",
+        "按现在的写法，这个脚本在 CPU 上训练：脚本里没有把模型或数据移到 GPU 的代码（没有 "
+        "{code}、{code2}、{code3}，也没有训练框架）。以下数字是它在 GPU 上需要的显存。",
+    ),
+    (
         "allocated peak in {size} segments + {n} blocks of the largest activation (a no_grad "
         "forward's conv workspaces, measured on an H200)",
         "峰值已分配按 {size} 段取整 + 最大激活值的 {n} 个块（no_grad 前向中卷积的工作区，"
