@@ -697,9 +697,9 @@ def _reserved(
         other = int(CONV_MATMUL_BLOCKS * mm)
         extra += other
         which = (
-            f"{CONV_FRAGMENT_BLOCKS:g} blocks of the largest output of a dense convolution "
-            "(cuDNN workspaces and gradients of other sizes strand cached blocks; the middle of "
-            "the range measured on an H200)"
+            f"{CONV_FRAGMENT_BLOCKS:g} blocks of the largest output of a dense convolution that "
+            "computes its input's gradient (cuDNN workspaces and gradients of other sizes strand "
+            "cached blocks; the middle of the range measured on an H200)"
             if full >= stem
             else f"{CONV_WGRAD_FRAGMENT_BLOCKS:g} blocks of the largest output of a dense "
             "convolution, a stem on the input (its backward computes only the weights' "

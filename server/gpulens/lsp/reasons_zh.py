@@ -874,10 +874,10 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ),
     (
         "allocated peak in {size} segments + {n} blocks of the largest output of a dense "
-        "convolution (cuDNN workspaces and gradients of other sizes strand cached blocks; the "
-        "middle of the range measured on an H200)",
-        "峰值已分配按 {size} 段取整 + 稠密卷积最大输出的 {n} 个块（cuDNN 工作区和其他大小的梯度"
-        "会让缓存块无法复用；取 H200 上实测范围的中间值）",
+        "convolution that computes its input's gradient (cuDNN workspaces and gradients of other "
+        "sizes strand cached blocks; the middle of the range measured on an H200)",
+        "峰值已分配按 {size} 段取整 + 需要计算输入梯度的稠密卷积最大输出的 {n} 个块（cuDNN 工作区"
+        "和其他大小的梯度会让缓存块无法复用；取 H200 上实测范围的中间值）",
     ),
     (
         "allocated peak in {size} segments + {n} blocks of the largest output of a dense "
