@@ -129,7 +129,7 @@ class Tracer:
             s[bd] = BatchDim(1)
         return s
 
-    def new(self, dims: list[Any], like: T | None, op: str, inputs: list[T], **kw: Any) -> T:
+    def new(self, dims: list[Any], op: str, inputs: list[T], **kw: Any) -> T:
         shape, _bd = self.to_shape(dims)
         n = len(self.tb.trace.reasons)
         tid = self.tb.op(op, [i.tid for i in inputs], shape, **kw)
@@ -444,7 +444,7 @@ class Tracer:
         if isinstance(node, ast.UnaryOp):
             v = self.expr(node.operand, env)
             if isinstance(v, T):
-                return self.new(self.dims(v), v, "neg", [v])
+                return self.new(self.dims(v), "neg", [v])
             if isinstance(v, BatchDim):
                 return v
             return (
@@ -560,18 +560,18 @@ class Tracer:
                     raise NotFollowed(str(exc)) from exc
                 dims = self._bcast_dims(a, b, shape)
                 if name == "add" or name == "sub":
-                    return self.new(dims, a, name, [a, b], inplace=inplace)
-                return self.new(dims, a, name, [a, b], inplace=inplace)
+                    return self.new(dims, name, [a, b], inplace=inplace)
+                return self.new(dims, name, [a, b], inplace=inplace)
             t = a if isinstance(a, T) else b
             if not isinstance(a if t is b else b, int | float | bool):
                 if isinstance(a if t is b else b, TensorInfo):
                     other = a if t is b else b
                     assert isinstance(other, TensorInfo)
                     shape = broadcast(self.shape(t), other.shape)
-                    return self.new(self._bcast_dims(t, None, shape), t, name, [t], inplace=inplace)
+                    return self.new(self._bcast_dims(t, None, shape), name, [t], inplace=inplace)
                 raise NotFollowed("tensor arithmetic with a value not known")
             op_name = "scale" if name in ("mul", "div") else name
-            return self.new(self.dims(t), t, op_name, [t], inplace=inplace)
+            return self.new(self.dims(t), op_name, [t], inplace=inplace)
         if isinstance(a, TensorInfo) or isinstance(b, TensorInfo):
             raise NotFollowed("arithmetic on a parameter outside a layer")
         if isinstance(a, BatchDim) or isinstance(b, BatchDim):
@@ -617,7 +617,7 @@ class Tracer:
             pb = [1] * (n - len(batch_b)) + batch_b
             lead = [x if x != 1 else y for x, y in zip(pa, pb, strict=True)]
             dims = [*lead, da[-2], db[-1]]
-        return self.new(dims, a, "matmul", [a, b])
+        return self.new(dims, "matmul", [a, b])
 
     # -- tensors -----------------------------------------------------------------------------
     def tensor_attr(self, t: T, attr: str) -> Any:
@@ -738,18 +738,18 @@ class Tracer:
         out.extend(d[i:])
         if view:
             return self.view(t, out, "getitem")
-        return self.new(out, t, "index", [t])
+        return self.new(out, "index", [t])
 
     def reduce(self, t: T, args: list[Any], kwargs: dict[str, Any], op: str) -> T:
         dim = kwargs.get("dim", args[0] if args else None)
         keep = bool(kwargs.get("keepdim", args[1] if len(args) > 1 else False))
         d = self.dims(t)
         if dim is None:
-            return self.new([], t, op, [t])
+            return self.new([], op, [t])
         dims = [dim] if isinstance(dim, int) else list(dim)
         idx = {x % len(d) for x in dims}
         out = [(1 if keep else None) if i in idx else x for i, x in enumerate(d)]
-        return self.new([x for x in out if x is not None], t, op, [t])
+        return self.new([x for x in out if x is not None], op, [t])
 
     def loss(self, kind: str, ts: list[T]) -> T:
         self.loss_traced = True
@@ -865,7 +865,7 @@ class Tracer:
             if last == "stack":
                 k = dim % (len(d0) + 1)
                 dims = [*d0[:k], len(parts), *d0[k:]]
-                return self.new(dims, parts[0], "stack", parts)
+                return self.new(dims, "stack", parts)
             k = dim % len(d0)
             total: Any = 0
             for p in parts:
@@ -874,7 +874,7 @@ class Tracer:
                     raise NotFollowed("concatenating along the batch")
                 total += x
             dims = [*d0[:k], total, *d0[k + 1 :]]
-            return self.new(dims, parts[0], "cat", parts, dim=k)
+            return self.new(dims, "cat", parts, dim=k)
         if last in (
             "zeros",
             "ones",
@@ -891,9 +891,9 @@ class Tracer:
             "tensor",
         ):
             if last.endswith("_like") and ts:
-                return self.new(self.dims(ts[0]), ts[0], "zeros_like", [ts[0]])
+                return self.new(self.dims(ts[0]), "zeros_like", [ts[0]])
             if last in ("tril", "triu") and ts:
-                return self.new(self.dims(ts[0]), ts[0], last, [ts[0]])
+                return self.new(self.dims(ts[0]), last, [ts[0]])
             if last == "arange":
                 nums = [a for a in args if isinstance(a, int)]
                 if len(nums) != len(args) or not nums:
@@ -925,19 +925,18 @@ class Tracer:
             training = kwargs.get("training", args[2] if len(args) > 2 else True)
             if training is False:
                 return ts[0]
-            return self.new(self.dims(ts[0]), ts[0], "dropout", [ts[0]], p=p)
+            return self.new(self.dims(ts[0]), "dropout", [ts[0]], p=p)
         if last in ("softmax", "log_softmax", "softmin") and ts:
             dim = kwargs.get("dim", args[1] if len(args) > 1 else -1)
-            return self.new(self.dims(ts[0]), ts[0], last, [ts[0]], dim=dim)
+            return self.new(self.dims(ts[0]), last, [ts[0]], dim=dim)
         if last in _ACTS and ts:
             inplace = bool(kwargs.get("inplace", False))
-            return self.new(self.dims(ts[0]), ts[0], last, [ts[0]], inplace=inplace)
+            return self.new(self.dims(ts[0]), last, [ts[0]], inplace=inplace)
         if last == "scaled_dot_product_attention" and len(ts) >= 3:
             q, _k, v = ts[:3]
             dims = [*self.dims(q)[:-1], self.dims(v)[-1]]
             return self.new(
                 dims,
-                q,
                 "sdpa",
                 ts[:3],
                 is_causal=bool(kwargs.get("is_causal", False)),
@@ -950,15 +949,13 @@ class Tracer:
             end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
             return self.flatten(ts[0], start, end)
         if last in ("layer_norm", "normalize", "group_norm", "batch_norm", "rms_norm") and ts:
-            return self.new(
-                self.dims(ts[0]), ts[0], last if last != "rms_norm" else "layer_norm", [ts[0]]
-            )
+            return self.new(self.dims(ts[0]), last if last != "rms_norm" else "layer_norm", [ts[0]])
         if last == "linear" and len(ts) > 1:
             d = self.dims(ts[0])
-            return self.new([*d[:-1], self.shape(ts[1])[0]], ts[0], "linear", ts[:2])
+            return self.new([*d[:-1], self.shape(ts[1])[0]], "linear", ts[:2])
         if last == "embedding" and len(ts) > 1:
             d = self.dims(ts[0])
-            return self.new([*d, self.shape(ts[1])[1]], ts[0], "embedding", [ts[0]])
+            return self.new([*d, self.shape(ts[1])[1]], "embedding", [ts[0]])
         if last in ("mean", "sum", "amax", "amin") and ts:
             return self.reduce(ts[0], args[1:], kwargs, last)
         if last in ("transpose", "permute", "unsqueeze", "squeeze", "reshape") and ts:
@@ -967,7 +964,7 @@ class Tracer:
             op = {"add": ast.Add(), "mul": ast.Mult(), "sub": ast.Sub(), "div": ast.Div()}[last]
             return self.binop(op, args[0], args[1])
         if last in ("sigmoid_", "relu_") and ts:
-            return self.new(self.dims(ts[0]), ts[0], last[:-1], [ts[0]], inplace=True)
+            return self.new(self.dims(ts[0]), last[:-1], [ts[0]], inplace=True)
         if name.startswith(("torch", "numpy")) and not ts:
             return self.b.call_sym(f, args, kwargs, ast.Constant(0), Env({}, self.b.table.module))
         raise NotFollowed(f"`{name}` (line {line}) is not followed")
@@ -1073,7 +1070,7 @@ class Tracer:
                 return (r, r)
             return r
         if name in ("contiguous",):
-            return self.new(d, t, "contiguous", [t])
+            return self.new(d, "contiguous", [t])
         if name in (
             "to",
             "type",
@@ -1091,16 +1088,16 @@ class Tracer:
             "requires_grad_",
         ):
             if name in ("long", "int", "bool"):
-                return self.new(d, t, "to", [t], dtype="int64" if name != "bool" else "bool")
+                return self.new(d, "to", [t], dtype="int64" if name != "bool" else "bool")
             return t
         if name in _ACTS or name.rstrip("_") in _ACTS:
             base = name.rstrip("_")
-            return self.new(d, t, base, [t], inplace=name.endswith("_"))
+            return self.new(d, base, [t], inplace=name.endswith("_"))
         if name in ("softmax", "log_softmax"):
             dim = kwargs.get("dim", args[0] if args else -1)
-            return self.new(d, t, name, [t], dim=dim)
+            return self.new(d, name, [t], dim=dim)
         if name in _SAME_SHAPE_METHODS or name.rstrip("_") in _SAME_SHAPE_METHODS:
-            return self.new(d, t, name.rstrip("_"), [t], inplace=name.endswith("_"))
+            return self.new(d, name.rstrip("_"), [t], inplace=name.endswith("_"))
         if name in ("add", "sub", "mul", "div", "add_", "mul_", "sub_", "div_", "matmul"):
             op = {
                 "add": ast.Add(),
@@ -1116,7 +1113,7 @@ class Tracer:
                 self.prod([x, r]) if isinstance(x, int | BatchDim) else x
                 for x, r in zip(d, reps, strict=False)
             ]
-            return self.new(dims, t, "repeat", [t])
+            return self.new(dims, "repeat", [t])
         if name == "argmax":
             return self.reduce(t, args, kwargs, "argmax")
         raise NotFollowed(f"tensor method `.{name}()` (line {line}) is not followed")
@@ -1157,11 +1154,7 @@ def chain_trace(root: LayerInfo, input_shape: tuple[Dim, ...], dtype: str) -> Fo
     return tb.trace
 
 
-def meta_of(b: Builder, info: LayerInfo) -> Meta | None:
-    return b.meta.get(id(info))
-
-
-__all__ += ["Obj", "TShape", "_Budget", "chain_trace", "meta_of"]
+__all__ += ["Obj", "TShape", "_Budget", "chain_trace"]
 
 
 # -- per-sample input shapes ----------------------------------------------------------------------

@@ -199,11 +199,6 @@ class ParseCache:
         self._last = tree
         return tree
 
-    def adopt(self, text: str, tree: ast.Module) -> None:
-        """Remember ``tree``, the result of ``ast.parse(text)`` made elsewhere."""
-        if not _unsupported(text):
-            self._reset(text, tree)
-
     def clear(self) -> None:
         self.text = None
         self.groups = []

@@ -263,7 +263,6 @@ class Builder:
         self._module_class: dict[int, bool] = {}
         self._facts: dict[int, tuple[frozenset[str], bool]] = {}
         self._trains_memo: dict[str, bool] = {}
-        self._in_cls_memo: dict[int, bool] = {}
         self._depth = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -2163,23 +2162,6 @@ class Found:
     optimizer: dict[str, Any] | None = None
 
 
-def _in_module_class(b: Builder, scope: Scope) -> bool:
-    key = id(scope)
-    memo = b._in_cls_memo
-    if key not in memo:
-        memo[key] = _in_module_class_walk(b, scope)
-    return memo[key]
-
-
-def _in_module_class_walk(b: Builder, scope: Scope) -> bool:
-    s: Scope | None = scope
-    while s is not None:
-        if isinstance(s.node, ast.ClassDef) and b.is_module_class(s.node):
-            return True
-        s = s.parent
-    return False
-
-
 def _returned(scope: Scope, var: str) -> bool:
     for r in scope.bindings.get("<return>", ()):
         if isinstance(r.value, ast.Name) and r.value.id == var:
@@ -2474,12 +2456,6 @@ def _param_receivers(call: ast.Call, scope: Scope, b: Builder) -> list[ast.expr]
     if not out and call.args and isinstance(call.args[0], ast.Name):
         out.append(call.args[0])  # Adam(model) is an error, but Lion(model) wrappers exist
     return out
-
-
-def iter_leaves(info: LayerInfo) -> Iterator[tuple[str, LayerInfo]]:
-    for name, m in info.named_modules():
-        if not m.children:
-            yield name, m
 
 
 __all__ = ["Builder", "Found", "Meta", "Unk", "discover"]

@@ -627,7 +627,7 @@ class Reader:
         return Fact("precision", "amp_fp16", f"{where} (float16 by default on CUDA)", span_of(call))
 
     # -- optimizer, scheduler, loss ---------------------------------------------------------
-    def _call_args(self, call: ast.Call, scope: Scope, skip_first: bool) -> dict[str, Any]:
+    def _call_args(self, call: ast.Call, scope: Scope) -> dict[str, Any]:
         pos = (call.lineno, call.col_offset)
         out: dict[str, Any] = {}
         for kw in call.keywords:
@@ -670,7 +670,7 @@ class Reader:
         last = name.rsplit(".", 1)[-1]
         pos = (call.lineno, call.col_offset)
         value: dict[str, Any] = {"class": last}
-        args = self._call_args(call, scope, True)
+        args = self._call_args(call, scope)
         lr_v: V | None = None
         lr_node = next((k.value for k in call.keywords if k.arg == "lr"), None)
         if (
@@ -708,7 +708,7 @@ class Reader:
             last = name.rsplit(".", 1)[-1]
             if last in catalog.SCHEDULERS:
                 value: dict[str, Any] = {"class": last}
-                value.update(self._call_args(call, scope, True))
+                value.update(self._call_args(call, scope))
                 self.facts["lr_scheduler"] = Fact(
                     "lr_scheduler", value, f"`{name}` at line {call.lineno}", span_of(call)
                 )

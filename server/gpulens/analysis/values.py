@@ -275,9 +275,6 @@ class CallCtx:
             return self.node.args[index]
         return None
 
-    def has_kwargs_splat(self) -> bool:
-        return any(kw.arg is None for kw in self.node.keywords)
-
     @property
     def span(self) -> Span:
         return span_of(self.node)

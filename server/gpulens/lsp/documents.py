@@ -416,11 +416,6 @@ class DocumentManager:
             current.map_cache = (good, line_map(good.lines, current.lines))
         return View(current, good, current.map_cache[1])
 
-    def result_now(self, uri: str) -> Result | None:
-        """The latest result without analysing (may be stale)."""
-        state = self._docs.get(uri)
-        return state.latest if state else None
-
 
 def _log_task_error(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:

@@ -52,11 +52,3 @@ def client_col_to_byte(line_text: str, col: int, encoding: str) -> int:
         units = line_text.encode("utf-16-le", "surrogatepass")[: 2 * col]
         chars = units.decode("utf-16-le", "ignore")
     return len(chars.encode("utf-8", "surrogatepass"))
-
-
-def line_length(line_text: str, encoding: str) -> int:
-    if line_text.isascii() or encoding == UTF32:
-        return len(line_text)
-    if encoding == UTF8:
-        return len(line_text.encode("utf-8", "surrogatepass"))
-    return len(line_text.encode("utf-16-le", "surrogatepass")) // 2
