@@ -230,6 +230,10 @@ def cmd_nvml(out_path: Path) -> int:
 # ---------------------------------------------------------------- calib
 
 
+#: Raw snapshot files written (the first configurations'); the rest keep their summaries only.
+MAX_RAW_SNAPSHOTS = 3
+
+
 def _snapshot_start() -> None:
     import torch
 
@@ -246,7 +250,10 @@ def _snapshot_stop(key: str, snap_dir: Path | None) -> dict[str, Any]:
     if snap_dir is not None:
         data = gzip.compress(pickle.dumps(snap), 6)
         name = key.replace("/", "_") + ".pickle.gz"
-        if len(data) < 15 * MIB:
+        kept = len(list(snap_dir.glob("*.pickle.gz"))) if snap_dir.is_dir() else 0
+        if kept >= MAX_RAW_SNAPSHOTS:  # the device tool returns at most 8 files in all
+            summary["raw_file"] = f"not written: {MAX_RAW_SNAPSHOTS} raw snapshots kept already"
+        elif len(data) < 15 * MIB:
             snap_dir.mkdir(parents=True, exist_ok=True)
             (snap_dir / name).write_bytes(data)
             summary["raw_file"] = name
