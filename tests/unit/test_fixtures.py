@@ -521,6 +521,22 @@ CASES: list[Case] = [
         {"batch_size": 128, "dataset_size": 60000, "epochs": 10, "drop_last": False},
         (469, 4690, 4690),
     ),
+    # torchvision's reference script: `GradScaler() if args.amp else None` is not AMP unless
+    # `--amp` is given (each branch of a conditional expression holds only when its test does).
+    Case(
+        "torchvision_reference.py",
+        {"batch_size": 32, "epochs": 90, "precision": "fp32", "learning_rate": 0.1},
+        (None, None, None),
+        overrides={},
+        id="torchvision_reference",
+    ),
+    Case(
+        "torchvision_reference.py",
+        {"batch_size": 64, "precision": "amp_fp16"},
+        (None, None, None),
+        args=("--amp", "-b", "64"),
+        id="torchvision_reference_amp",
+    ),
     # Broken code is analysed as far as it parses.
     Case(
         "syntax_error_half_typed.py",

@@ -248,6 +248,22 @@ def test_torchvision_by_name_and_num_classes() -> None:
     assert a.params_total == mb.params_for(100)
 
 
+def test_torchvision_with_an_unknown_class_count_keeps_the_model() -> None:
+    """`get_model(args.model, num_classes=len(dataset.classes))` over a folder that is not
+    here: the model is still found, with its head's size unknown and the reason, and there is
+    no memory estimate (no silent 1,000-class guess)."""
+    path = ROOT / "tests" / "fixtures" / "scripts" / "torchvision_reference.py"
+    a = analyze(path.read_text(), path=str(path))
+    (model,) = a.models
+    assert model.name == "resnet18" and model.trained and model.params is None
+    assert model.reason and "num_classes" in model.reason and "dataset.classes" in model.reason
+    assert a.memory is None and a.memory_reason and "num_classes" in a.memory_reason
+    r18 = lookup_model("resnet18")
+    assert r18 is not None
+    known = analyze(path.read_text().replace("num_classes=num_classes", "num_classes=10"))
+    assert known.models[0].params == r18.params_for(10) and known.memory is not None
+
+
 def test_gan_two_models_two_optimizers() -> None:
     a = analysis_of("dcgan.py")
     names = {m.name for m in a.models if m.trained}

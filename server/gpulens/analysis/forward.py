@@ -2132,6 +2132,8 @@ class ModelReading:
             costs = torchvision_costs(meta.tv.name, None, size)
             if costs is None:
                 return None, {}, f"{meta.tv.name} is not in the torchvision table"
+            if f.info.params is None:  # e.g. a head of an unknown class count
+                return None, {}, f.info.unknown_reason or "the model's size is not known"
             import dataclasses
 
             params = f.info.params or costs.params

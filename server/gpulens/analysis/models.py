@@ -492,13 +492,17 @@ class Builder:
             self.set_meta(bad, Meta(line, None, {"__unread__": True}, None, name, span))
             return bad
         nc = kwargs.get("num_classes", entry.num_classes)
-        if not _is_int(nc):
-            return Unk(f"`num_classes` of {name}: {getattr(nc, 'reason', 'not an integer')}")
+        # an unknown class count leaves the backbone known and the classifier head unknown
+        # (with the reason), not the whole model
+        nc_known = _is_int(nc)
         head_params = 0
         heads: list[tuple[str, LayerInfo]] = []
         for path, (fin, fout, bias) in entry.heads.items():
-            out = nc if fout == entry.num_classes else fout
+            classes = fout == entry.num_classes
+            out: Any = (nc if nc_known else L.UNKNOWN) if classes else fout
             lin = L.build("Linear", (fin, out), {"bias": bias})
+            if classes and not nc_known:
+                lin.reason = f"`num_classes` of {name}: {getattr(nc, 'reason', 'not an integer')}"
             heads.append((path, lin))
             head_params += fin * fout + (fout if bias else 0)
         backbone = entry.params - head_params

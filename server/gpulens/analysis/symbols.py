@@ -446,6 +446,13 @@ class _Builder:
             elif t is attr_t:
                 assert isinstance(n, ast.Attribute)
                 push(n.value)
+            elif t is ast.IfExp:
+                # `GradScaler() if args.amp else None`: each branch's calls hold only when the
+                # test does (rare enough to recurse)
+                assert isinstance(n, ast.IfExp)
+                push(n.test)
+                self.expr(n.body, scope, (*conds, (n.test, True)))
+                self.expr(n.orelse, scope, (*conds, (n.test, False)))
             else:
                 fields = _CHILD_FIELDS.get(t)
                 if fields is None:
