@@ -264,6 +264,24 @@ def test_torchvision_with_an_unknown_class_count_keeps_the_model() -> None:
     assert known.models[0].params == r18.params_for(10) and known.memory is not None
 
 
+def test_custom_dataset_sample_from_constructor_arguments_and_slices() -> None:
+    """The reader's input for a token dataset is what the dataset really returns: torch's
+    ``train_ds[0]`` (a window of ``self.seq_len + 1`` tokens, sliced to ``seq_len``)."""
+    name = "token_dataset_lm.py"
+    a = analysis_of(name)
+    ns = torch_namespace(name)
+    x, y = ns["train_ds"][0]
+    (summary,) = [m for m in a.models if m.trained]
+    trace = summary.trace
+    assert trace is not None and trace.complete
+    (tid,) = [t for t in trace.inputs if trace.tensors[t].name.startswith("input")]
+    node = trace.tensors[tid]
+    shape = tuple(d for i, d in enumerate(node.shape) if i != node.batch_dim)
+    assert shape == tuple(x.shape) == tuple(y.shape) == (64,)
+    assert node.dtype == "int64" and x.dtype == torch.int64
+    assert a.memory is not None and a.facts["dataset_size"].value == len(ns["train_ds"])
+
+
 def test_gan_two_models_two_optimizers() -> None:
     a = analysis_of("dcgan.py")
     names = {m.name for m in a.models if m.trained}

@@ -1489,7 +1489,7 @@ class Inputs:
         if last in ("random_split", "Subset") and node.args:
             return self.dataset_sample(node.args[0], scope, pos, depth + 1)
         if isinstance(node.func, ast.Name) and node.func.id in self.b.table.classes:
-            own = self.custom_dataset(self.b.table.classes[node.func.id])
+            own = self.custom_dataset(self.b.table.classes[node.func.id], node, scope)
             if own is not None:
                 return own
         if last == "TensorDataset":
@@ -1522,9 +1522,13 @@ class Inputs:
             f"the samples of `{self.ev.segment(node, 40)}` have a shape the reader does not know"
         )
 
-    def custom_dataset(self, cls: ast.ClassDef) -> Sample | None:
+    def custom_dataset(
+        self, cls: ast.ClassDef, call: ast.Call | None = None, scope: Any = None
+    ) -> Sample | None:
         """A Dataset of the script: what ``__getitem__`` returns, when it is a tensor made with
-        a literal size or an item of one made in ``__init__`` (``self.x[idx]``)."""
+        a size known from the constructor's arguments (``torch.randint(0, V, (self.seq_len +
+        1,))``), a slice of one (``x[:-1], x[1:]``) or an item of one made in ``__init__``
+        (``self.x[idx]``)."""
         get, _ = self.b.method(cls, "__getitem__")
         if get is None:
             return None
@@ -1534,16 +1538,52 @@ class Inputs:
         value = rets[0].value
         elts = value.elts if isinstance(value, ast.Tuple) else [value]
         init, _ = self.b.method(cls, "__init__")
+        # the instance as its constructor call builds it, so `self.seq_len` has a value
+        this: dict[str, Any] = {}
+        if call is not None and scope is not None:
+            inst = self.b.expr(call, Env({}, scope))
+            if isinstance(inst, Obj):
+                this = {"self": inst}
         items: list[Any] = []
         for e in elts:
-            items.append(self.sample_item(e, get, init))
+            items.append(self.sample_item(e, get, init, this))
         if not items or items[0] is None:
             return None  # the caller says the samples' shape is not known
         return Sample(tuple(items), f"`{cls.name}.__getitem__`")
 
     def sample_item(
-        self, e: ast.expr, get: FuncRef, init: FuncRef | None
+        self,
+        e: ast.expr,
+        get: FuncRef,
+        init: FuncRef | None,
+        this: dict[str, Any] | None = None,
+        depth: int = 0,
     ) -> tuple[tuple[int, ...], str] | None:
+        this = this or {}
+        if (
+            isinstance(e, ast.Subscript)
+            and isinstance(e.value, ast.Name)
+            and isinstance(e.slice, ast.Slice)
+            and depth < 4
+        ):
+            # x[:-1], x[1:] of a tensor made in __getitem__: a slice of its first dimension
+            bs = get.scope.bindings.get(e.value.id)
+            if not bs or bs[-1].value is None:
+                return None
+            whole = self.sample_item(bs[-1].value, get, init, this, depth + 1)
+            if whole is None or not whole[0]:
+                return None
+            env = Env(dict(this), get.scope)
+            bounds = [
+                self.b.expr(b, env) if b is not None else None
+                for b in (e.slice.lower, e.slice.upper, e.slice.step)
+            ]
+            if not all(
+                b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds
+            ):
+                return None
+            n = len(range(whole[0][0])[slice(*bounds)])
+            return ((n, *whole[0][1:]), whole[1])
         drop = 0
         while (
             isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr in _KEEP
@@ -1572,7 +1612,7 @@ class Inputs:
         name = (dotted_name(self.b, e.func, scope) or "").rsplit(".", 1)[-1]
         if name not in ("randn", "rand", "zeros", "ones", "empty", "randint", "full", "tensor"):
             return None
-        env = Env({}, scope)
+        env = Env(dict(this), scope)
         if name == "tensor":
             v = self.b.expr(e.args[0], env) if e.args else None
             if isinstance(v, int | float) and not isinstance(v, bool):
