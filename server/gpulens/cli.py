@@ -250,6 +250,7 @@ MEMORY_ROWS: tuple[tuple[str, str], ...] = (
     ("optimizer_state", "optimizer state"),
     ("activations", "activations"),
     ("workspace", "workspace"),
+    ("communication", "DDP buckets"),
     ("peak_allocated", "peak allocated"),
     ("overhead", "allocator overhead"),
     ("peak_reserved", "peak reserved"),
@@ -291,6 +292,8 @@ def _memory_section(analysis: Analysis) -> list[str]:
             value = int(memory.peak_reserved) - int(memory.peak_allocated)
         else:
             value = int(getattr(memory, key))
+        if key == "communication" and not value:
+            continue  # no DDP
         rows.append((label, fmt_bytes(value), f"{value:,}", how.get(key, "")))
     lines += _table(rows, right=(1, 2))
     lines.append(f"  peak at: {memory.peak_phase} (the peak is one phase, not the sum of the rows)")

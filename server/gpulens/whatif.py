@@ -68,6 +68,8 @@ class WhatIf:
 class _Baseline:
     model: Any
     optimizer: Any
+    #: the estimator options of the script (``MemoryEstimate.options``: kept gradients, DDP)
+    options: dict[str, bool] = field(default_factory=dict)
 
 
 def _baseline(analysis: Analysis) -> _Baseline | None:
@@ -93,11 +95,13 @@ def _baseline(analysis: Analysis) -> _Baseline | None:
     model: Any = traces if len(traces) > 1 else traces[0]
     for optimizer in candidates:
         try:
-            base = estimate_training_memory(model, memory.batch_size, memory.precision, optimizer)
+            base = estimate_training_memory(
+                model, memory.batch_size, memory.precision, optimizer, **memory.options
+            )
         except _ERRORS:
             continue
         if base.peak_allocated == memory.peak_allocated:
-            return _Baseline(model, optimizer)
+            return _Baseline(model, optimizer, dict(memory.options))
     return None
 
 
@@ -121,7 +125,9 @@ def _estimate(base: _Baseline, batch_size: int, precision: str) -> Any | None:
     from gpulens.estimate.memory import estimate_training_memory
 
     try:
-        return estimate_training_memory(base.model, batch_size, precision, base.optimizer)
+        return estimate_training_memory(
+            base.model, batch_size, precision, base.optimizer, **base.options
+        )
     except _ERRORS:
         return None
 
@@ -166,14 +172,26 @@ def _max_batch(base: _Baseline, usable: int, precision: str) -> int:
     from gpulens.estimate.memory import max_batch_size
 
     models = base.model if isinstance(base.model, list) else [base.model]
-    key = (tuple(id(m) for m in models), precision, repr(base.optimizer), usable)
+    key = (
+        tuple(id(m) for m in models),
+        precision,
+        repr(base.optimizer),
+        tuple(sorted(base.options.items())),
+        usable,
+    )
     with _LOCK:
         hit = _FITS.get(key)
         if hit is not None:
             _FITS.move_to_end(key)
             return hit[1]
     best = max_batch_size(
-        base.model, usable, precision, base.optimizer, margin=FIT_MARGIN, limit=FIT_LIMIT
+        base.model,
+        usable,
+        precision,
+        base.optimizer,
+        margin=FIT_MARGIN,
+        limit=FIT_LIMIT,
+        **base.options,
     )
     with _LOCK:
         _FITS[key] = (models, best)

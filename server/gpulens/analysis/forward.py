@@ -1961,6 +1961,25 @@ class ModelReading:
                         return True
         return False
 
+    def ddp_buckets(self) -> bool:
+        """A ``DistributedDataParallel`` wrapping runs in this configuration (not under an
+        ``if`` known to be false: ``if args.distributed:`` without the flag) and keeps its own
+        allreduce buckets (``gradient_as_bucket_view`` not known to be true)."""
+        for call, scope, name in self.reader.canon:
+            if name.rsplit(".", 1)[-1] != "DistributedDataParallel":
+                continue
+            if self.reader.dead(call, scope):
+                continue
+            view = next(
+                (k.value for k in call.keywords if k.arg == "gradient_as_bucket_view"), None
+            )
+            if view is not None:
+                v = self.reader.ev.eval(view, scope, (call.lineno, call.col_offset))
+                if v.known and v.value is True:
+                    continue
+            return True
+        return False
+
     def batch_from_inputs(self, found: list[Found]) -> tuple[V, Span] | None:
         """No DataLoader sets the batch size: the leading dimension of the batch the training
         loop feeds a trained model (``model(torch.randn(B, 3, 32, 32))``, ``x, y =
@@ -2026,6 +2045,7 @@ class ModelReading:
                 prec,
                 opts,
                 keep_grads=self.keeps_grads(),
+                ddp_buckets=self.ddp_buckets(),
             )
         except (ValueError, KeyError, ZeroDivisionError) as exc:
             return None, f"the memory model failed: {exc}"

@@ -188,7 +188,9 @@ def assess_fit(
     keep = DEFAULT_BATCH_MARGIN if margin is None else margin
     best: int | None = None
     if model is not None and usable > 0:
-        best = _largest_batch(model, usable, str(memory.precision), optimizer, keep, limit)
+        best = _largest_batch(
+            model, usable, str(memory.precision), optimizer, keep, limit, _options(memory)
+        )
     label = gpu_label(gpu)
     pct = "over 999%" if ratio > 9.99 else f"{ratio:.0%}"
     message = (
@@ -235,14 +237,28 @@ def assess_fit(
 
 
 def _largest_batch(
-    model: Any, usable: int, precision: str, optimizer: Any, margin: float, limit: int
+    model: Any,
+    usable: int,
+    precision: str,
+    optimizer: Any,
+    margin: float,
+    limit: int,
+    options: dict[str, bool],
 ) -> int | None:
     from gpulens.estimate.memory import max_batch_size
 
     try:
-        return max_batch_size(model, usable, precision, optimizer, margin=margin, limit=limit)
+        return max_batch_size(
+            model, usable, precision, optimizer, margin=margin, limit=limit, **options
+        )
     except _ERRORS:
         return None
+
+
+def _options(memory: Any) -> dict[str, bool]:
+    """The estimator options an estimate was made with (kept gradients, DDP buckets)."""
+    options = getattr(memory, "options", None)
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def assess_analysis(
@@ -275,7 +291,9 @@ def assess_analysis(
         from gpulens.estimate.memory import estimate_training_memory
 
         try:
-            memory = estimate_training_memory(model, want_batch, want_precision, optimizer)
+            memory = estimate_training_memory(
+                model, want_batch, want_precision, optimizer, **_options(memory)
+            )
         except _ERRORS:
             return None
     return assess_fit(

@@ -304,6 +304,11 @@ class MemoryEstimate:
     how: dict[str, str] = field(default_factory=dict)
     complete: bool = True
     reasons: list[str] = field(default_factory=list)
+    #: DDP's allreduce buckets (a second copy of the gradients; 0 without DDP)
+    communication: int = 0
+    #: The estimator options that produced this estimate (``keep_grads``, ``ddp_buckets``; only
+    #: those set), so a rerun at another batch size or precision is the same script's.
+    options: dict[str, bool] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The ``memory`` object of ``gpulens analyze --json`` (issue 3)."""
@@ -317,6 +322,7 @@ class MemoryEstimate:
             "optimizer_state": self.optimizer_state,
             "activations": self.activations,
             "workspace": self.workspace,
+            "communication": self.communication,
             "peak_allocated": self.peak_allocated,
             "peak_reserved": self.peak_reserved,
             "cuda_context": self.cuda_context,
@@ -440,6 +446,7 @@ def estimate_training_memory(
     optimizer: Mapping[str, Any] | OptimizerSpec | str | Sequence[Any] | None = "Adam",
     *,
     keep_grads: bool = False,
+    ddp_buckets: bool = False,
     train: bool = True,
     allocator_replay: bool = False,
 ) -> MemoryEstimate:
@@ -449,6 +456,10 @@ def estimate_training_memory(
     pass ``optimizer`` as a list of the same length); their weights, gradients and states add
     up, and their steps run one after the other, so the transient peaks do not add.
     ``keep_grads``: ``zero_grad(set_to_none=False)`` keeps gradients allocated between steps.
+    ``ddp_buckets``: the model is wrapped in ``DistributedDataParallel`` (default
+    ``gradient_as_bucket_view=False``): its reducer holds flat allreduce buckets the size of the
+    gradients from construction on (per rank; NCCL's own buffers are outside PyTorch's
+    allocator and not counted).
     ``train=False`` gives the ``torch.no_grad()`` evaluation footprint.
     ``allocator_replay``: derive reserved bytes by replaying the step through a model of the
     caching allocator (several ms; the default coarse model takes microseconds).
@@ -515,7 +526,14 @@ def estimate_training_memory(
         if train
         else "no_grad: nothing is kept; the largest live tensors during the forward"
     )
-    base = weights + state + workspace
+    communication = gradients if ddp_buckets and train else 0
+    if communication:
+        how["communication"] = (
+            "DistributedDataParallel's allreduce buckets: the gradients' bytes again, held from "
+            "the wrapping on (gradient_as_bucket_view=True shares them); NCCL's own buffers "
+            "are outside PyTorch's allocator and not counted"
+        )
+    base = weights + state + workspace + communication
     grads_between = gradients if keep_grads else 0
     phases: dict[str, int] = {}
     parts_of: dict[str, tuple[int, int, int]] = {}  # phase -> (gradients, activations, transient)
@@ -550,6 +568,8 @@ def estimate_training_memory(
         "activations": a_at,
         "transient": t_at,
     }
+    if communication:
+        breakdown["communication"] = communication
     eval_peak = weights + (CUBLAS_WORKSPACE_BYTES + CUBLAS_WORKSPACE_EXTRA if uses_matmul else 0)
     # A training walk's live bytes hold what autograd saves; under no_grad nothing is saved, so
     # the eval footprint of a traced model is its own walk with train=False.
@@ -564,7 +584,7 @@ def estimate_training_memory(
     if allocator_replay and len(traces) == len(models):
         factors = [optimizer_factors(o if train else None)[:2] for o in opts]
         simulated = _simulated_reserved(
-            traces, batch_size, prec, factors, workspace, keep_grads, train
+            traces, batch_size, prec, factors, workspace + communication, keep_grads, train
         )
         # cuDNN picks conv/RNN workspaces at run time, at moments the replay cannot see, and
         # their churn fragments the cache far more than the replay shows (gpu-truth cifar_cnn,
@@ -603,6 +623,8 @@ def estimate_training_memory(
         optimizer_state=state,
         activations=activations,
         workspace=workspace,
+        communication=communication,
+        options={k: v for k, v in (("keep_grads", keep_grads), ("ddp_buckets", ddp_buckets)) if v},
         peak_allocated=peak,
         peak_reserved=reserved,
         cuda_context=context,
@@ -862,6 +884,8 @@ def max_batch_size(
     margin: float = 0.03,
     limit: int = 1 << 20,
     use_reserved: bool = True,
+    keep_grads: bool = False,
+    ddp_buckets: bool = False,
 ) -> int:
     """The largest batch whose peak (reserved by default: what must fit on the device, minus
     nothing for the context, which ``usable_bytes`` should already exclude) stays within
@@ -871,7 +895,9 @@ def max_batch_size(
     budget = int(usable_bytes * (1.0 - margin))
 
     def need(b: int) -> int:
-        e = estimate_training_memory(model, b, precision, optimizer)
+        e = estimate_training_memory(
+            model, b, precision, optimizer, keep_grads=keep_grads, ddp_buckets=ddp_buckets
+        )
         return e.peak_reserved if use_reserved else e.peak_allocated
 
     n1 = need(1)

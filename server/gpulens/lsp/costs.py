@@ -24,6 +24,7 @@ from gpulens.lsp.markdown import code, escape
 from gpulens.lsp.memory_texts import (
     ADVICE_ACTIVATIONS,
     ADVICE_WEIGHTS,
+    OPTIONAL_TERMS,
     TERM_HOW_EN,
     TERM_HOW_ZH,
     TERMS,
@@ -342,7 +343,7 @@ def memory_table(memory: Any, locale: str) -> list[str]:
     ]
     for term in TERMS:
         value = _value(memory, term)
-        if value is None:
+        if value is None or (term in OPTIONAL_TERMS and not value):
             continue
         label = term_label(term, locale)
         shown = fmt_bytes(value)

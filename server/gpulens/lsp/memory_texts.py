@@ -16,6 +16,7 @@ TERMS: tuple[str, ...] = (
     "optimizer_state",
     "activations",
     "workspace",
+    "communication",
     "peak_allocated",
     "overhead",
     "peak_reserved",
@@ -23,6 +24,9 @@ TERMS: tuple[str, ...] = (
     "device_total",
     "eval_peak_allocated",
 )
+
+#: Rows shown only when not zero (most scripts have no DDP).
+OPTIONAL_TERMS = frozenset({"communication"})
 
 #: Rows printed in bold: the totals.
 TOTALS = frozenset({"peak_allocated", "peak_reserved", "device_total"})
@@ -34,6 +38,7 @@ TERM_LABELS: dict[str, dict[str, str]] = {
         "optimizer_state": "Optimizer state",
         "activations": "Activations",
         "workspace": "Workspace",
+        "communication": "DDP buckets",
         "peak_allocated": "Peak allocated",
         "overhead": "Allocator overhead",
         "peak_reserved": "Peak reserved",
@@ -47,6 +52,7 @@ TERM_LABELS: dict[str, dict[str, str]] = {
         "optimizer_state": "优化器状态",
         "activations": "激活值",
         "workspace": "工作区",
+        "communication": "DDP 通信桶",
         "peak_allocated": "峰值已分配",
         "overhead": "分配器开销",
         "peak_reserved": "峰值已保留",
@@ -69,6 +75,9 @@ TERM_HOW_ZH: dict[str, str] = {
     "含输入批次；随批次大小线性增长",
     "workspace": "cuBLAS 工作区：每个执行矩阵乘法的线程 32 MiB（前向线程和 autograd 的反向线程）"
     " + 1 MiB，在 H200 上实测",
+    "communication": "DistributedDataParallel 的 allreduce 通信桶：梯度大小的第二份拷贝，"
+    "从包装模型起一直占用（gradient_as_bucket_view=True 时与梯度共用）；NCCL 自己的缓冲区不在 "
+    "PyTorch 分配器中，未计入",
     "peak_allocated": "一次训练步各阶段（前向、反向、优化器更新）中的最大值，不是上面各行之和："
     "反向传播一边生成梯度一边释放激活值",
     "overhead": "缓存分配器的取整和碎片：峰值已保留 − 峰值已分配",

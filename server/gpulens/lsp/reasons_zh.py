@@ -888,6 +888,14 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ),
     ("{t} + {n} blocks of the largest matmul output", "{t} + 最大矩阵乘法输出的 {n} 个块"),
     (
+        "DistributedDataParallel's allreduce buckets: the gradients' bytes again, held from the "
+        "wrapping on (gradient_as_bucket_view=True shares them); NCCL's own buffers are outside "
+        "PyTorch's allocator and not counted",
+        "DistributedDataParallel 的 allreduce 通信桶：再占一份梯度大小的显存，从包装模型起一直保留"
+        "（gradient_as_bucket_view=True 时与梯度共用）；NCCL 自己的缓冲区不在 PyTorch 分配器中，"
+        "未计入",
+    ),
+    (
         "The script as written trains on the CPU: nothing in it moves the model or the data to a "
         "GPU (no {code}, {code2}, {code3} or training framework). These figures are what it "
         "would need on one.",
