@@ -81,3 +81,48 @@ def test_buckets_lower_the_largest_batch() -> None:
     plain = max_batch_size(trace, usable, "fp32", "AdamW")
     ddp = max_batch_size(trace, usable, "fp32", "AdamW", ddp_buckets=True)
     assert 0 < ddp < plain
+
+
+WRAPPED = """
+import argparse
+import torch
+import torch.nn as nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--fsdp", action="store_true")
+args = parser.parse_args()
+
+model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).cuda()
+{wrap}
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(10):
+    loss = model(torch.randn(32, 256, device="cuda")).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def test_wrappers_the_estimate_does_not_model_say_so() -> None:
+    """torch.compile, FSDP and nn.DataParallel keep the same parameters (the estimate reads
+    the model through them) but change the memory: each adds a note with its line; FSDP
+    under a false ``if`` adds none."""
+    cases = {
+        "model = torch.compile(model)": "eager mode",
+        "model = nn.DataParallel(model)": "splits each batch over the visible GPUs",
+        "from torch.distributed.fsdp import FullyShardedDataParallel as FSDP\n"
+        "model = FSDP(model)": "an upper bound per rank",
+    }
+    plain = analyze(WRAPPED.replace("{wrap}", "")).memory
+    assert plain is not None and plain.reasons == []
+    for wrap, words in cases.items():
+        memory = analyze(WRAPPED.replace("{wrap}", wrap)).memory
+        assert memory is not None, wrap
+        (note,) = memory.reasons
+        line = 10 + len(wrap.splitlines())  # the wrapping is the last line of `wrap`
+        assert words in note and f"at line {line}" in note, note
+        assert memory.peak_allocated == plain.peak_allocated  # the same model, read through
+    gated = "if args.fsdp:\n    model = torch.distributed.fsdp.FullyShardedDataParallel(model)"
+    memory = analyze(WRAPPED.replace("{wrap}", gated)).memory
+    assert memory is not None and memory.reasons == []
+    memory = analyze(WRAPPED.replace("{wrap}", gated), script_args=("--fsdp",)).memory
+    assert memory is not None and "upper bound per rank" in memory.reasons[0]

@@ -2049,7 +2049,22 @@ class ModelReading:
             )
         except (ValueError, KeyError, ZeroDivisionError) as exc:
             return None, f"the memory model failed: {exc}"
+        est.reasons.extend(self.wrapper_notes())
         return est, None
+
+    def wrapper_notes(self) -> list[str]:
+        """What a wrapper that may run in this configuration changes about the figures (the
+        model reader treats them as the model itself: the same parameters)."""
+        notes: list[str] = []
+        for call, scope, name in self.reader.canon:
+            last = name.rsplit(".", 1)[-1]
+            text = _WRAPPER_NOTES.get(last)
+            if text is None or not name.startswith("torch.") or self.reader.dead(call, scope):
+                continue
+            note = text.format(call=f"`{name}`", line=call.lineno)
+            if note not in notes:
+                notes.append(note)
+        return notes
 
     # -- one model ---------------------------------------------------------------------------
     def one(self, f: Found) -> tuple[Any, list[int | None], Any]:
@@ -2444,6 +2459,23 @@ def _tensors(out: Any) -> list[T]:
             res.extend(_tensors(o))
         return res
     return []
+
+
+#: Wrappers whose memory the estimate does not model, and what that means for its figures.
+_WRAPPER_NOTES = {
+    "compile": (
+        "{call} at line {line}: the figures are for eager mode; a compiled model fuses ops and "
+        "usually keeps fewer activations, so its peak is often lower"
+    ),
+    "FullyShardedDataParallel": (
+        "{call} at line {line} shards weights, gradients and optimizer state across ranks: "
+        "these are the figures of one process holding all of them (an upper bound per rank)"
+    ),
+    "DataParallel": (
+        "{call} at line {line} splits each batch over the visible GPUs: this is the one-GPU "
+        "figure; with more, each holds about its share of the activations, GPU 0 somewhat more"
+    ),
+}
 
 
 def read_models(reader: Any, facts: dict[str, Any], memo: ModelMemo | None = None) -> ModelReport:

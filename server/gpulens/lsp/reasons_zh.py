@@ -888,6 +888,24 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ),
     ("{t} + {n} blocks of the largest matmul output", "{t} + 最大矩阵乘法输出的 {n} 个块"),
     (
+        "{code} at line {n}: the figures are for eager mode; a compiled model fuses ops and "
+        "usually keeps fewer activations, so its peak is often lower",
+        "第 {n} 行的 {code}：这些数字按 eager 模式计算；编译后的模型会融合算子，通常保存更少的"
+        "激活值，峰值往往更低",
+    ),
+    (
+        "{code} at line {n} shards weights, gradients and optimizer state across ranks: these "
+        "are the figures of one process holding all of them (an upper bound per rank)",
+        "第 {n} 行的 {code} 把权重、梯度和优化器状态分片到各个进程：这里是单个进程持有全部内容时"
+        "的数字（每个进程的上界）",
+    ),
+    (
+        "{code} at line {n} splits each batch over the visible GPUs: this is the one-GPU "
+        "figure; with more, each holds about its share of the activations, GPU 0 somewhat more",
+        "第 {n} 行的 {code} 把每个批次分到可见的各块 GPU 上：这是单卡的数字；多卡时每块卡大约"
+        "只保存自己那份激活值，GPU 0 稍多一些",
+    ),
+    (
         "DistributedDataParallel's allreduce buckets: the gradients' bytes again, held from the "
         "wrapping on (gradient_as_bucket_view=True shares them); NCCL's own buffers are outside "
         "PyTorch's allocator and not counted",
