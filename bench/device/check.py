@@ -124,6 +124,9 @@ PROFILE_SCRIPTS: list[tuple[str, str, list[str], int]] = [
         30,
     ),
     ("cifar_cnn_bn_b256", "bench/accuracy/scripts/cifar_cnn.py", ["--batch-size", "256"], 30),
+    # the same MLP without and with DDP (one process): the difference is the bucket term
+    ("mlp_w4096_single", "bench/device/ddp_single.py", ["--batch-size", "256"], 20),
+    ("mlp_w4096_ddp", "bench/device/ddp_single.py", ["--ddp", "--batch-size", "256"], 20),
 ]
 
 
