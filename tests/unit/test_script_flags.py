@@ -67,3 +67,18 @@ def test_set_to_none_false_keeps_gradients() -> None:
     fwd_free = [v for k, v in free.phases.items() if k.startswith("forward")]
     fwd_kept = [v for k, v in kept.phases.items() if k.startswith("forward")]
     assert fwd_kept and fwd_free and fwd_kept[0] - fwd_free[0] == grads
+
+
+def test_amp_switched_off_by_a_flag_says_so() -> None:
+    """torchvision's reference script: `GradScaler() if args.amp else None` and
+    `autocast(enabled=scaler is not None)` are fp32 without `--amp`, and the fact says which
+    call is switched off (not "no autocast found")."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "scripts" / "torchvision_reference.py"
+    text = path.read_text()
+    fact = analyze(text, str(path)).facts["precision"]
+    assert fact.value == "fp32"
+    assert "autocast` at line" in fact.source and "`enabled=False` here" in fact.source
+    amp = analyze(text, str(path), script_args=["--amp"]).facts["precision"]
+    assert amp.value == "amp_fp16" and "autocast" in amp.source

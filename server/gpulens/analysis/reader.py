@@ -524,6 +524,7 @@ class Reader:
         autocast: Fact | None = None
         scaler: Fact | None = None
         cast: Fact | None = None
+        disabled: str | None = None  # an autocast / GradScaler switched off here
         canon = {id(c): n for c, _s, n in self.canon}
         idx = self.ev.call_index()
         casts = [
@@ -541,9 +542,17 @@ class Reader:
             pos = (call.lineno, call.col_offset)
             if last == "autocast" and autocast is None:
                 autocast = self._autocast(call, scope, name)
+                en = self._kw(call, scope, "enabled")
+                if autocast is None and en is not None and en.known and not en.value:
+                    disabled = (
+                        disabled or f"`{name}` at line {call.lineno} has `enabled=False` here"
+                    )
             elif last == "GradScaler" and scaler is None:
                 en = self._kw(call, scope, "enabled")
                 if en is not None and en.known and not en.value:
+                    disabled = (
+                        disabled or f"`{name}` at line {call.lineno} has `enabled=False` here"
+                    )
                     continue
                 scaler = Fact(
                     "precision",
@@ -589,7 +598,9 @@ class Reader:
             if not mp.known:
                 self.facts["precision"] = Fact.unknown("precision", f"Accelerator: {mp.reason}")
                 return
-        self.facts["precision"] = Fact("precision", "fp32", "no autocast or dtype cast found")
+        self.facts["precision"] = Fact(
+            "precision", "fp32", disabled or "no autocast or dtype cast found"
+        )
 
     def _kw(self, call: ast.Call, scope: Scope, name: str) -> V | None:
         for kw in call.keywords:

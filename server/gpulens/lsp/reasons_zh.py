@@ -287,6 +287,7 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ("no gradient accumulation found", "没有找到梯度累积"),
     ("one update per batch", "每个批次更新一次权重"),
     ("no autocast or dtype cast found", "没有找到 autocast 或 dtype 转换"),
+    ("{code} at line {n} has {code2} here", "第 {n} 行的 {code} 在这里是 {code2}"),
     ("no learning-rate scheduler found", "没有找到学习率调度器"),
     ("the learning rate stays constant unless set by hand", "除非手动修改，学习率保持不变"),
     ("no torch.nn loss or F.* loss function found", "没有找到 torch.nn 或 F.* 损失函数"),
