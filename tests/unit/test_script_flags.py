@@ -82,3 +82,16 @@ def test_amp_switched_off_by_a_flag_says_so() -> None:
     assert "autocast` at line" in fact.source and "`enabled=False` here" in fact.source
     amp = analyze(text, str(path), script_args=["--amp"]).facts["precision"]
     assert amp.value == "amp_fp16" and "autocast" in amp.source
+
+
+def test_accelerate_world_size_says_where_processes_come_from() -> None:
+    """`python train.py` runs one process; under `accelerate launch` the prepared DataLoader is
+    sharded over its processes: 1, with that said, and how to give another count."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "scripts" / "accelerate_accum.py"
+    fact = analyze(path.read_text(), str(path)).facts["world_size"]
+    assert fact.value == 1
+    assert "accelerate launch" in fact.source and "world_size=" in fact.source
+    plain = analyze(SRC, "flags.py").facts["world_size"]
+    assert plain.value == 1 and plain.source.startswith("single process")

@@ -513,6 +513,25 @@ class Reader:
                 f" launcher (torchrun --nproc_per_node); {SUPPLY.format(name='world_size')}",
             )
             return
+        accelerator = next(
+            (
+                call
+                for call, scope, name in self.canon
+                if name.rsplit(".", 1)[-1] == "Accelerator" and not self.dead(call, scope)
+            ),
+            None,
+        )
+        if accelerator is not None:
+            # `python train.py` runs one process; `accelerate launch` shards the prepared
+            # DataLoader over its processes, a count the script does not hold
+            self.facts["world_size"] = Fact(
+                "world_size",
+                1,
+                f"one process when run with python: `Accelerator` (line {accelerator.lineno}) "
+                "shards the DataLoader over `accelerate launch`'s processes; "
+                + SUPPLY.format(name="world_size"),
+            )
+            return
         self.facts["world_size"] = Fact(
             "world_size", 1, "single process: no DistributedSampler or DDP found"
         )

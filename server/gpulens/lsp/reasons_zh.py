@@ -268,6 +268,12 @@ _TABLE: tuple[tuple[str, str], ...] = (
         "单进程：没有找到 DistributedSampler 或 DDP",
     ),
     (
+        "one process when run with python: {code} (line {n}) shards the DataLoader over "
+        "{code2}'s processes",
+        "用 python 直接运行时是单进程：{code}（第 {n} 行）会把 DataLoader 分到 {code2} "
+        "启动的各个进程上",
+    ),
+    (
         "DistributedSampler splits the data across processes, and the process count comes from "
         "the launcher (torchrun --nproc_per_node)",
         "DistributedSampler 把数据分给各个进程，而进程数由启动器决定（torchrun --nproc_per_node）",
