@@ -27,6 +27,9 @@ FACT_NAMES: tuple[str, ...] = (
     "loss",
 )
 
+#: How a reason tells the user to supply a fact the reader cannot find.
+SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
+
 
 @dataclass(frozen=True)
 class Span:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from gpulens.analysis.facts import Fact, Span
+from gpulens.analysis.facts import SUPPLY, Fact, Span
 from gpulens.analysis.values import (
     DatasetVal,
     FuncVal,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from gpulens.analysis.reader import Reader
     from gpulens.analysis.symbols import Scope
 
-SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
 
 _LIGHTNING_PRECISION = {
     "16-mixed": "amp_fp16",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpulens.analysis import catalog, datasets, stdlib
 from gpulens.analysis.configs import apply_exec_configs
-from gpulens.analysis.facts import FACT_NAMES, Analysis, Fact, Iterations, Mention, Span
+from gpulens.analysis.facts import FACT_NAMES, SUPPLY, Analysis, Fact, Iterations, Mention, Span
 from gpulens.analysis.loops import LoopFinder, TrainLoop, walk_no_defs
 from gpulens.analysis.pragmas import find_pragmas, normalise
 from gpulens.analysis.symbols import Scope, SymbolTable, assigned_names, build, dotted_target
@@ -65,7 +65,6 @@ INTERESTING: frozenset[str] = frozenset().union(
 
 #: Give up repairing a broken file after this long; the editor is waiting.
 REPAIR_SECONDS = 0.25
-SUPPLY = "add `# gpulens: {name}=...` or pass `--set {name}=...`"
 
 
 def install_handlers(ev: Evaluator) -> None:
