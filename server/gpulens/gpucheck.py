@@ -236,7 +236,7 @@ def run_check(
             # a training script (a model or a batch size found) without an estimate; other
             # files (helpers, configs) pass without a word
             training = bool(analysis.models) or analysis.fact("batch_size").known
-            strict = getattr(options, "strict", False)
+            strict = options.strict
             if training and (options.verbose or strict):
                 line, col = _position(analysis)
                 why = analysis.memory_reason or "no memory estimate"

@@ -558,10 +558,7 @@ class Tracer:
                     shape = broadcast(self.shape(a), self.shape(b))
                 except CatalogError as exc:
                     raise NotFollowed(str(exc)) from exc
-                dims = self._bcast_dims(a, b, shape)
-                if name == "add" or name == "sub":
-                    return self.new(dims, name, [a, b], inplace=inplace)
-                return self.new(dims, name, [a, b], inplace=inplace)
+                return self.new(self._bcast_dims(a, b, shape), name, [a, b], inplace=inplace)
             t = a if isinstance(a, T) else b
             if not isinstance(a if t is b else b, int | float | bool):
                 if isinstance(a if t is b else b, TensorInfo):
@@ -2211,7 +2208,7 @@ class ModelReading:
                 return None, {}, f.info.unknown_reason or "the model's size is not known"
             import dataclasses
 
-            params = f.info.params or costs.params
+            params = f.info.params
             trainable = f.info.trainable_params
             costs = dataclasses.replace(
                 costs,

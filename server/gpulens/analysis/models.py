@@ -2190,23 +2190,16 @@ def local_constructors(b: Builder) -> set[str]:
     """What the script calls by name out of its own modules: the names it imports from them
     (``from model import build``) and the classes and functions of a module it imports whole
     (``import models.convnet as zoo; zoo.make_model()``)."""
-    from gpulens.analysis.modules import find_module_file, load_module, split_member, star_modules
+    from gpulens.analysis.modules import find_module_file, load_module, split_member, star_closure
 
     script = b.ev.ctx.script_path
     out: set[str] = set()
     if not script:
         return out
     # what `from models import *` brings in, through the package's own star imports
-    seen: set[str] = set()
     tree = b.table.module.node
-    todo = star_modules(tree, script, script) if isinstance(tree, ast.Module) else []
-    while todo:
-        mod = todo.pop()
-        if mod.path in seen or len(seen) > 32:
-            continue
-        seen.add(mod.path)
+    for mod in star_closure(tree, script, script) if isinstance(tree, ast.Module) else []:
         out |= dict.keys(mod.table.classes) | dict.keys(mod.table.functions)
-        todo += star_modules(mod.tree, mod.path, script)
     for local, full in dict.items(b.table.imports):
         if full.split(".", 1)[0] in _NOT_MODELS:
             continue

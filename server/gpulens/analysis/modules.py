@@ -30,6 +30,7 @@ __all__ = [
     "find_module_file",
     "load_module",
     "split_member",
+    "star_closure",
     "star_modules",
 ]
 
@@ -151,6 +152,26 @@ def star_modules(tree: ast.Module, path: str | None, script_path: str | None) ->
             mod = load_module(found, st.module or "")
             if mod is not None:
                 out.append(mod)
+    return out
+
+
+def star_closure(
+    tree: ast.Module, path: str | None, script_path: str | None, depth: int = 3
+) -> list[LocalModule]:
+    """The user's modules a file gets names from through star imports, nearest first: its own
+    star imports, then theirs (a package's ``from .resnet import *``), ``depth`` levels down,
+    each module once."""
+    out: list[LocalModule] = []
+    seen: set[str] = set()
+    level = star_modules(tree, path, script_path)
+    for _ in range(depth + 1):
+        nxt: list[LocalModule] = []
+        for mod in level:
+            if mod.path not in seen:
+                seen.add(mod.path)
+                out.append(mod)
+                nxt += star_modules(mod.tree, mod.path, script_path)
+        level = nxt
     return out
 
 

@@ -497,7 +497,7 @@ class Reader:
         # False) does not run in the default configuration.
         ddp = any(
             name.rsplit(".", 1)[-1] in ("DistributedDataParallel", "init_process_group")
-            and self.ev.conds_status(self.table.call_conds.get(id(c), ()), s)[0] is not False
+            and not self.dead(c, s)
             for c, s, name in self.canon
         )
         if ddp:
@@ -558,20 +558,16 @@ class Reader:
             name = canon.get(id(call)) or (f.attr if isinstance(f, ast.Attribute) else "")
             last = name.rsplit(".", 1)[-1]
             pos = (call.lineno, call.col_offset)
-            if last == "autocast" and autocast is None:
-                autocast = self._autocast(call, scope, name)
-                en = self._kw(call, scope, "enabled")
-                if autocast is None and en is not None and en.known and not en.value:
-                    disabled = (
-                        disabled or f"`{name}` at line {call.lineno} has `enabled=False` here"
-                    )
-            elif last == "GradScaler" and scaler is None:
+            if last in ("autocast", "GradScaler"):
                 en = self._kw(call, scope, "enabled")
                 if en is not None and en.known and not en.value:
                     disabled = (
                         disabled or f"`{name}` at line {call.lineno} has `enabled=False` here"
                     )
                     continue
+            if last == "autocast" and autocast is None:
+                autocast = self._autocast(call, scope, name)
+            elif last == "GradScaler" and scaler is None:
                 scaler = Fact(
                     "precision",
                     "amp_fp16",
@@ -627,10 +623,8 @@ class Reader:
         return None
 
     def _autocast(self, call: ast.Call, scope: Scope, name: str) -> Fact | None:
+        """The precision an (enabled) ``autocast`` sets, None for an fp32 one."""
         pos = (call.lineno, call.col_offset)
-        en = self._kw(call, scope, "enabled")
-        if en is not None and en.known and not en.value:
-            return None
         dtype = self._kw(call, scope, "dtype")
         device: V | None = self._kw(call, scope, "device_type")
         if device is None and call.args:

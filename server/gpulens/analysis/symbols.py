@@ -104,7 +104,6 @@ _CHILD_FIELDS: dict[type, tuple[str, ...]] = {
     ast.List: ("elts",),
     ast.Set: ("elts",),
     ast.Dict: ("values",),  # keys may hold None (for **splat); key calls are vanishingly rare
-    ast.IfExp: ("test", "body", "orelse"),
     ast.JoinedStr: ("values",),
     ast.FormattedValue: ("value", "format_spec"),
     ast.Starred: ("value",),

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulens.analysis.facts import Span
-from gpulens.analysis.modules import file_of, load_module, split_member, star_modules
+from gpulens.analysis.modules import LocalModule, file_of, load_module, split_member, star_closure
 from gpulens.analysis.symbols import (
     Binding,
     Condition,
@@ -110,6 +110,15 @@ def _agreeing(a: DictVal, b: DictVal, why: str) -> DictVal:
         else:
             items[k] = unknown(why, x.span if x is not None else y.span if y is not None else None)
     return DictVal(items)
+
+
+def _module_of(scope: Scope) -> tuple[Scope, LocalModule | None]:
+    """The outermost scope of ``scope``'s file, and the user's module that file is (None: the
+    script itself)."""
+    root = scope
+    while root.parent is not None:
+        root = root.parent
+    return root, file_of(root.node)
 
 
 @dataclass
@@ -513,10 +522,7 @@ class Evaluator:
     # -- the script's own modules -------------------------------------------------------------
     def table_for(self, scope: Scope) -> SymbolTable:
         """The symbol table of the file ``scope`` is in (the script's, or a module's of its)."""
-        root = scope
-        while root.parent is not None:
-            root = root.parent
-        mod = file_of(root.node)
+        mod = _module_of(scope)[1]
         return mod.table if mod is not None else self.table
 
     def local_member(
@@ -545,10 +551,7 @@ class Evaluator:
 
     def dir_of(self, scope: Scope) -> str | None:
         """The directory of the user's module ``scope`` is in (None: the script's own)."""
-        root = scope
-        while root.parent is not None:
-            root = root.parent
-        mod = file_of(root.node)
+        mod = _module_of(scope)[1]
         return os.path.dirname(mod.path) if mod is not None else None
 
     def star_member(self, name: str, scope: Scope) -> tuple[Any, list[Binding]] | None:
@@ -557,10 +560,7 @@ class Evaluator:
         levels deep), only while :attr:`link_modules` is on."""
         if not self.link_modules:
             return None
-        root = scope
-        while root.parent is not None:
-            root = root.parent
-        own = file_of(root.node)
+        root, own = _module_of(scope)
         key = (id(own), name)
         if key in self._stars:
             return self._stars[key]
@@ -568,22 +568,12 @@ class Evaluator:
         tree = own.tree if own is not None else root.node
         if isinstance(tree, ast.Module):
             path = own.path if own is not None else self.ctx.script_path
-            seen: set[str] = set()
-            todo = [(m, 0) for m in star_modules(tree, path, self.ctx.script_path)]
-            while todo and found is None:
-                mod, depth = todo.pop(0)
-                if mod.path in seen:
-                    continue
-                seen.add(mod.path)
+            for mod in star_closure(tree, path, self.ctx.script_path):
                 bs = mod.table.module.bindings.get(name)
                 if bs:
                     self.table.scope_of.update(mod.table.scope_of)
                     found = (mod, bs)
-                elif depth < 3:
-                    todo += [
-                        (m, depth + 1)
-                        for m in star_modules(mod.tree, mod.path, self.ctx.script_path)
-                    ]
+                    break
         self._stars[key] = found
         return found
 

@@ -189,7 +189,7 @@ def assess_fit(
     best: int | None = None
     if model is not None and usable > 0:
         best = _largest_batch(
-            model, usable, str(memory.precision), optimizer, keep, limit, _options(memory)
+            model, usable, str(memory.precision), optimizer, keep, limit, memory.options
         )
     label = gpu_label(gpu)
     pct = "over 999%" if ratio > 9.99 else f"{ratio:.0%}"
@@ -255,12 +255,6 @@ def _largest_batch(
         return None
 
 
-def _options(memory: Any) -> dict[str, bool]:
-    """The estimator options an estimate was made with (kept gradients, DDP buckets)."""
-    options = getattr(memory, "options", None)
-    return dict(options) if isinstance(options, dict) else {}
-
-
 def assess_analysis(
     analysis: Analysis,
     gpu: GpuTarget | LocalGpu,
@@ -292,7 +286,7 @@ def assess_analysis(
 
         try:
             memory = estimate_training_memory(
-                model, want_batch, want_precision, optimizer, **_options(memory)
+                model, want_batch, want_precision, optimizer, **memory.options
             )
         except _ERRORS:
             return None
