@@ -67,11 +67,6 @@ CASES: list[Case] = [
         (938, 13132, 13132),
     ),
     Case(
-        "vae_accel_kwargs.py",
-        {"batch_size": 128, "dataset_size": 60000, "epochs": 10, "drop_last": False},
-        (469, 4690, 4690),
-    ),
-    Case(
         "mnist_argparse.py",
         {"batch_size": 128, "epochs": 3},
         (469, 1407, 1407),

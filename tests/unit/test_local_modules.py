@@ -8,9 +8,12 @@ same modules. ``train_gpt.py`` imports ``gpt_model``: the nanoGPT fixture model,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
 import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +156,25 @@ def test_modules_importing_each_other_and_broken_modules(tmp_path: Path) -> None
     assert by_name["Half"].params is None  # broken.py does not parse: unknown, with why
 
 
+@contextlib.contextmanager
+def _package(directory: Path) -> Iterator[types.ModuleType]:
+    """The fixture package at ``directory`` imported by torch's Python under a private name
+    (its relative imports look the package up in ``sys.modules``), then forgotten."""
+    name = f"{directory.name}_under_test"
+    spec = importlib.util.spec_from_file_location(
+        name, directory / "__init__.py", submodule_search_locations=[str(directory)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        for loaded in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[loaded]
+
+
 def test_star_imports_through_a_package() -> None:
     """kuangliu/pytorch-cifar: `from models import *`, whose `__init__.py` star-imports its
     modules (`from .resnet import *`); `ResNet18()` is a function there building `ResNet`."""
@@ -160,21 +182,8 @@ def test_star_imports_through_a_package() -> None:
     path = HERE / "cifar" / "main.py"
     a = analyze(path.read_text(encoding="utf-8"), path=str(path))
     [net] = a.models
-    package = HERE / "cifar" / "models"
-    spec = importlib.util.spec_from_file_location(
-        "cifar_models_under_test",
-        package / "__init__.py",
-        submodule_search_locations=[str(package)],
-    )
-    assert spec is not None and spec.loader is not None
-    zoo = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = zoo  # its `from .resnet import *` looks the package up
-    try:
-        spec.loader.exec_module(zoo)
+    with _package(HERE / "cifar" / "models") as zoo:
         ref = zoo.ResNet18()
-    finally:
-        for name in [m for m in sys.modules if m.startswith(spec.name)]:
-            del sys.modules[name]
     assert (net.name, net.params) == ("ResNet", _params(ref))
     assert a.memory is not None and a.memory.batch_size == 128
     assert {layer.name: layer.output_shape for layer in net.layers}["linear"] == (128, 10)
@@ -186,18 +195,7 @@ def test_named_relative_imports_inside_a_package() -> None:
     path = HERE / "pkg" / "train.py"
     a = analyze(path.read_text(encoding="utf-8"), path=str(path))
     [net] = a.models
-    package = HERE / "pkg" / "nets"
-    spec = importlib.util.spec_from_file_location(
-        "nets_under_test", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None and spec.loader is not None
-    sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(sys.modules[spec.name])
-        mlp = importlib.import_module(f"{spec.name}.mlp")
-        ref = mlp.DeepMLP(depth=4)
-    finally:
-        for name in [m for m in sys.modules if m.startswith(spec.name)]:
-            del sys.modules[name]
+    with _package(HERE / "pkg" / "nets") as nets:
+        ref = importlib.import_module(f"{nets.__name__}.mlp").DeepMLP(depth=4)
     assert (net.name, net.params) == ("DeepMLP", _params(ref))
     assert a.memory is not None
